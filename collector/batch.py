@@ -1,0 +1,58 @@
+"""Column batches: what the decoders produce and the writer inserts.
+
+A batch is a table name, its column names and one Python list per column, so rows never exist as
+objects and batches from many requests concatenate with `list.extend`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ColumnBatch:
+    table: str
+    columns: tuple[str, ...]
+    data: list[list[object]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.data:
+            self.data = [[] for _ in self.columns]
+
+    @property
+    def rows(self) -> int:
+        return len(self.data[0]) if self.data else 0
+
+    def extend(self, other: ColumnBatch) -> None:
+        if other.columns != self.columns:
+            raise ValueError(f"cannot merge a batch for {other.table} into {self.table}")
+        for mine, theirs in zip(self.data, other.data, strict=True):
+            mine.extend(theirs)
+
+    def empty_copy(self) -> ColumnBatch:
+        return ColumnBatch(self.table, self.columns)
+
+
+@dataclass
+class Decoded:
+    """One request's data: batches by table, and what was rejected or trimmed (for partial_success)."""
+
+    batches: dict[str, ColumnBatch] = field(default_factory=dict)
+    accepted: int = 0
+    rejected: int = 0
+    messages: list[str] = field(default_factory=list)
+
+    def batch(self, table: str, columns: tuple[str, ...]) -> ColumnBatch:
+        found = self.batches.get(table)
+        if found is None:
+            found = self.batches[table] = ColumnBatch(table, columns)
+        return found
+
+    def note(self, message: str, limit: int = 5) -> None:
+        """Keeps the first few messages; a response that lists 100 000 identical errors helps nobody."""
+        if len(self.messages) < limit:
+            self.messages.append(message)
+
+    @property
+    def error_message(self) -> str:
+        return "; ".join(self.messages)
