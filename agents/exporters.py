@@ -1,0 +1,91 @@
+"""SDK exporters that encode with the OpenTelemetry SDK's own OTLP encoders and deliver through the
+dispatcher (load balancing, failover, retry). Span statements are sanitized here, off the
+application's request path."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from tracehouse.agents.dispatch import Dispatcher
+from tracehouse.agents.sanitize import sanitize_statement
+
+STATEMENT_KEYS = ("db.statement", "db.query.text")
+
+
+def sanitized_span(span: ReadableSpan) -> ReadableSpan:
+    """`span` itself, or a copy whose statement attributes have their literals stripped."""
+    attributes = span.attributes
+    if not attributes or not any(key in attributes for key in STATEMENT_KEYS):
+        return span
+    system = attributes.get("db.system") or attributes.get("db.system.name")
+    cleaned: dict[str, Any] = dict(attributes)
+    for key in STATEMENT_KEYS:
+        value = cleaned.get(key)
+        if isinstance(value, str):
+            cleaned[key] = sanitize_statement(value, str(system) if system else None)
+    return ReadableSpan(
+        name=span.name, context=span.context, parent=span.parent, resource=span.resource,
+        attributes=cleaned, events=span.events, links=span.links, kind=span.kind, status=span.status,
+        start_time=span.start_time, end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+class TraceHouseSpanExporter(SpanExporter):
+    def __init__(self, dispatcher: Dispatcher, *, deadline_s: float, sanitize: bool = True) -> None:
+        self._dispatcher = dispatcher
+        self._deadline_s = deadline_s
+        self._sanitize = sanitize
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self.export_until(spans, time.monotonic() + self._deadline_s)
+
+    def export_until(self, spans: Sequence[ReadableSpan], deadline: float) -> SpanExportResult:
+        if not spans:
+            return SpanExportResult.SUCCESS
+        try:
+            if self._sanitize:
+                spans = [sanitized_span(span) for span in spans]
+            body = encode_spans(spans).SerializeToString()
+        except Exception:  # noqa: BLE001 - an unencodable batch is dropped, never raised into the app
+            self._dispatcher.stats.dropped["traces"] = self._dispatcher.stats.dropped.get("traces", 0) + 1
+            return SpanExportResult.FAILURE
+        ok = self._dispatcher.deliver("traces", body, deadline)
+        return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
+
+    def shutdown(self) -> None:
+        pass  # the dispatcher is shared with metrics and closed once by the agent
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+class TraceHouseMetricExporter(MetricExporter):
+    """Cumulative temporality (the SDK default), so a dropped export loses no counts."""
+
+    def __init__(self, dispatcher: Dispatcher, *, deadline_s: float) -> None:
+        super().__init__()
+        self._dispatcher = dispatcher
+        self._deadline_s = deadline_s
+
+    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+        deadline = time.monotonic() + min(self._deadline_s, timeout_millis / 1000.0)
+        try:
+            body = encode_metrics(metrics_data).SerializeToString()
+        except Exception:  # noqa: BLE001
+            return MetricExportResult.FAILURE
+        ok = self._dispatcher.deliver("metrics", body, deadline)
+        return MetricExportResult.SUCCESS if ok else MetricExportResult.FAILURE
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        pass  # the dispatcher is shared with spans and closed once by the agent

@@ -1,0 +1,1 @@
+"""Small real applications and peers that the agent tests run as processes or threads."""
