@@ -1,6 +1,6 @@
 -- Alert rules, notification channels, silences, per-series state, transition history, delivery log
 -- and the evaluator lease. Configuration tables are versioned rows in ReplacingMergeTree tables
--- (latest `version` per key wins; readers take argMax(..., version), so the answer does not depend on
+-- (the row with the latest `version` per key wins: readers take it with LIMIT 1 BY, so the answer does not depend on
 -- whether a merge has happened yet). On a cluster every alert table lives on the first shard
 -- (sharding key 0), so each replica reads the same rules, state and lease.
 CREATE TABLE IF NOT EXISTS ${LOCAL tracehouse_alert_rules} ${ON_CLUSTER} (
@@ -94,7 +94,7 @@ ORDER BY (at, rule_id);
 
 ${DISTRIBUTED tracehouse_alert_notifications 0};
 
--- The evaluator lease: each replica keeps its latest claim (key: name, holder); the claim with the
+-- The evaluator lease: each replica keeps its latest claim (key: name, holder), the claim with the
 -- highest version, then the smallest holder, is the lease.
 CREATE TABLE IF NOT EXISTS ${LOCAL tracehouse_alert_lease} ${ON_CLUSTER} (
     name String,
