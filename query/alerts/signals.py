@@ -109,11 +109,13 @@ FROM (
 )
 """
 
-# Instances that sent a heartbeat in the window, with their last one.
+# Instances that sent a heartbeat in the window, with their last one. The agent's heartbeat is a gauge
+# carrying service.instance.id as a resource attribute and as a point attribute.
 HEARTBEAT_SQL = """
 SELECT instance, any(service) AS service, any(host) AS host, toUnixTimestamp64Milli(max(at)) AS last_ms
 FROM (
-    SELECT ResourceAttributes['service.instance.id'] AS instance, ServiceName AS service,
+    SELECT if(ResourceAttributes['service.instance.id'] != '', ResourceAttributes['service.instance.id'],
+              Attributes['service.instance.id']) AS instance, ServiceName AS service,
            ResourceAttributes['host.name'] AS host, TimeUnix AS at
     FROM otel_metrics_gauge
     WHERE MetricName = {metric:String}
@@ -121,7 +123,8 @@ FROM (
       AND ({service:String} = '' OR ServiceName = {service:String})
       AND ({host:String} = '' OR ResourceAttributes['host.name'] = {host:String})
     UNION ALL
-    SELECT ResourceAttributes['service.instance.id'] AS instance, ServiceName AS service,
+    SELECT if(ResourceAttributes['service.instance.id'] != '', ResourceAttributes['service.instance.id'],
+              Attributes['service.instance.id']) AS instance, ServiceName AS service,
            ResourceAttributes['host.name'] AS host, TimeUnix AS at
     FROM otel_metrics_sum
     WHERE MetricName = {metric:String}
