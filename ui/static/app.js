@@ -1,0 +1,51 @@
+// TraceHouse dashboard: the little behaviour the server-rendered pages need.
+(function () {
+  "use strict";
+
+  function linkOf(point) {
+    var data = point && point.customdata;
+    if (Array.isArray(data)) { data = data[0]; }
+    return (typeof data === "string" && data) ? data : null;
+  }
+
+  // A click on a point whose customdata is a URL opens it; "#id" opens that detail on this page.
+  window.thFollowClicks = function (plotId) {
+    var plot = document.getElementById(plotId);
+    if (!plot || !plot.on) { return; }
+    plot.on("plotly_click", function (event) {
+      var url = event && event.points && event.points.length ? linkOf(event.points[0]) : null;
+      if (!url) { return; }
+      if (url.charAt(0) === "#") {
+        var target = document.getElementById(url.slice(1));
+        if (target) {
+          if (target.tagName === "DETAILS") { target.open = true; }
+          target.scrollIntoView({ behavior: "smooth", block: "center" });
+          target.classList.add("flash");
+          window.setTimeout(function () { target.classList.remove("flash"); }, 1500);
+        }
+        return;
+      }
+      window.location.href = url;
+    });
+  };
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var form = document.getElementById("timebar");
+    if (!form) { return; }
+    var range = document.getElementById("range-select");
+    var custom = document.getElementById("custom-range");
+    var toggle = document.getElementById("refresh-toggle");
+    var every = document.getElementById("refresh-select");
+    range.addEventListener("change", function () {
+      var isCustom = range.value === "custom";
+      custom.hidden = !isCustom;
+      custom.querySelectorAll("input").forEach(function (input) { input.disabled = !isCustom; });
+      if (!isCustom) { form.submit(); }
+    });
+    toggle.addEventListener("change", function () {
+      every.disabled = !toggle.checked;
+      form.submit();
+    });
+    every.addEventListener("change", function () { form.submit(); });
+  });
+})();
