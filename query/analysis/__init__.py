@@ -1,0 +1,1 @@
+"""Pure analysis functions over plain rows: no database, no I/O."""

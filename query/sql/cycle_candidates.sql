@@ -1,0 +1,15 @@
+-- Traces whose service hops make a re-entry possible: some service is both entered and left.
+-- (Every re-entry A -> ... -> A has a hop into A and a hop out of A.) Checked exactly afterwards.
+SELECT TraceId AS trace_id
+FROM (
+    SELECT TraceId, toString(Source) AS Source, toString(Target) AS Target
+    FROM tracehouse_span_links
+    WHERE Minute >= toDateTime({links_start_s:Int64}) AND Minute < toDateTime({links_end_s:Int64})
+      AND SourceKind = 'service'
+    UNION ALL
+    SELECT TraceId, Source, Target FROM (/*SPAN_PAIRS*/) WHERE SourceKind = 'service'
+)
+GROUP BY TraceId
+HAVING hasAny(groupUniqArray(Source), groupUniqArray(Target))
+ORDER BY trace_id
+LIMIT {limit:UInt32}

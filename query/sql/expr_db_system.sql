@@ -1,0 +1,1 @@
+if(SpanAttributes['db.system'] != '', SpanAttributes['db.system'], SpanAttributes['db.system.name'])

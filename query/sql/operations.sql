@@ -1,0 +1,13 @@
+-- Per operation and span kind of one service over [start_s, end_s).
+SELECT
+    toString(SpanName) AS operation,
+    toString(SpanKind) AS span_kind,
+    sum(Calls) AS calls,
+    sum(Errors) AS errors,
+    quantilesDDMerge(0.01, 0.5, 0.95, 0.99)(DurationSketch) AS quantiles,
+    sum(DurationSumNs) AS total_ns
+FROM tracehouse_red_1m
+WHERE ServiceName = {service:String}
+  AND Minute >= toDateTime({start_s:Int64}) AND Minute < toDateTime({end_s:Int64})
+GROUP BY SpanName, SpanKind
+ORDER BY operation, span_kind

@@ -1,0 +1,41 @@
+-- Parent -> child span pairs whose services differ (or whose parent is a PRODUCER span naming a
+-- broker, which makes the broker the source). Children are joined to parents by
+-- (TraceId, ParentSpanId = SpanId). Only pairs whose later end time falls in
+-- [pair_end_from_ns, pair_end_to_ns) are returned: that is what makes the rollup count each pair
+-- in exactly one window.
+SELECT
+    toStartOfMinute(c.Timestamp) AS Minute,
+    c.TraceId AS TraceId,
+    c.ParentSpanId AS ParentSpanId,
+    c.SpanId AS SpanId,
+    if(p.Broker != '', p.Broker, toString(p.ServiceName)) AS Source,
+    if(p.Broker != '', 'messaging', 'service') AS SourceKind,
+    toString(c.ServiceName) AS Target,
+    toString(c.SpanName) AS Operation,
+    c.Duration AS DurationNs,
+    c.IsError AS IsError
+FROM (
+    SELECT TraceId, SpanId, ParentSpanId, ServiceName, SpanName, Timestamp, Duration,
+           toUInt8(StatusCode IN ('Error', 'STATUS_CODE_ERROR')) AS IsError,
+           toUnixTimestamp64Nano(Timestamp) + toInt64(Duration) AS EndNs
+    FROM otel_traces
+    WHERE Timestamp >= fromUnixTimestamp64Nano({child_from_ns:Int64})
+      AND Timestamp < fromUnixTimestamp64Nano({child_to_ns:Int64})
+      AND ParentSpanId != ''
+) AS c
+INNER JOIN (
+    SELECT TraceId, SpanId, ServiceName,
+           if(SpanKind IN ('Producer', 'SPAN_KIND_PRODUCER') AND SpanAttributes['messaging.system'] != '',
+              concat(SpanAttributes['messaging.system'],
+                     multiIf(SpanAttributes['messaging.destination.name'] != '', concat('/', SpanAttributes['messaging.destination.name']),
+                             SpanAttributes['messaging.destination'] != '', concat('/', SpanAttributes['messaging.destination']),
+                             '')),
+              '') AS Broker,
+           toUnixTimestamp64Nano(Timestamp) + toInt64(Duration) AS EndNs
+    FROM otel_traces
+    WHERE Timestamp >= fromUnixTimestamp64Nano({parent_from_ns:Int64})
+      AND Timestamp < fromUnixTimestamp64Nano({parent_to_ns:Int64})
+) AS p ON c.TraceId = p.TraceId AND c.ParentSpanId = p.SpanId
+WHERE (p.Broker != '' OR c.ServiceName != p.ServiceName)
+  AND greatest(c.EndNs, p.EndNs) >= {pair_end_from_ns:Int64}
+  AND greatest(c.EndNs, p.EndNs) < {pair_end_to_ns:Int64}

@@ -1,0 +1,10 @@
+SELECT
+    toString(ServiceName) AS service,
+    toString(SpanName) AS operation,
+    sum(Calls) AS calls,
+    sum(Errors) AS errors,
+    sum(DurationSumNs) AS total_ns,
+    quantilesDDMerge(0.01, 0.5, 0.95, 0.99)(DurationSketch) AS quantiles
+FROM tracehouse_red_1m
+WHERE Minute >= toDateTime({start_s:Int64}) AND Minute < toDateTime({end_s:Int64})
+GROUP BY ServiceName, SpanName

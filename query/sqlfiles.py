@@ -1,0 +1,34 @@
+"""SQL statements of the query service, read once from `query/sql/*.sql`.
+
+A statement may include shared expressions by marker: `/*DB_SYSTEM*/`, `/*DB_STATEMENT*/`,
+`/*BACKEND_TARGET*/` and `/*SPAN_PAIRS*/` are replaced by the files of those names. Other
+markers (`/*FILTERS*/`) are left for the reader, which fills them with constant fragments only.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+
+_INCLUDES = {
+    "/*DB_SYSTEM*/": "expr_db_system",
+    "/*DB_STATEMENT*/": "expr_db_statement",
+    "/*BACKEND_TARGET*/": "expr_backend_target",
+    "/*SPAN_PAIRS*/": "span_pairs",
+}
+
+
+@cache
+def sql(name: str) -> str:
+    """The text of `query/sql/<name>.sql`, without comment lines, includes expanded."""
+    text = resources.files("tracehouse.query").joinpath("sql", f"{name}.sql").read_text()
+    text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--")).strip()
+    for marker, include in _INCLUDES.items():
+        if marker in text:
+            text = text.replace(marker, sql(include))
+    return text
+
+
+def with_filters(statement: str, fragments: list[str], marker: str = "/*FILTERS*/") -> str:
+    """`statement` with `marker` replaced by constant `AND ...` fragments (values stay bound parameters)."""
+    return statement.replace(marker, "\n".join(fragments))
