@@ -169,3 +169,14 @@ def error_rate(row: Mapping[str, Any]) -> float | None:
     if errors is None or not calls:
         return None
     return errors / calls
+
+
+def fmt_bytes(value: float | None, suffix: str = "") -> str:
+    if value is None:
+        return "–"
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(size) < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}{suffix}" if unit == "B" else f"{size:.1f} {unit}{suffix}"
+        size /= 1024
+    return f"{size:.1f} TiB{suffix}"

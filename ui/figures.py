@@ -29,7 +29,7 @@ ERROR_SCALE = [[0.0, "#2ca02c"], [0.5, "#ffbf00"], [1.0, "#d62728"]]
 PLOT_CONFIG = {"displaylogo": False, "responsive": True,
                "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"]}
 SERIES_KEYS = ("series", "timeseries", "time_series", "intervals", "points", "buckets_over_time")
-TIME_KEYS = ("t", "time", "ts", "timestamp", "start", "bucket", "minute", "interval_start")
+TIME_KEYS = ("t", "unix_ms", "time", "ts", "timestamp", "start", "bucket", "minute", "interval_start")
 
 
 def service_color(service: str) -> str:
@@ -499,40 +499,44 @@ def metric_chart(data: Any, *, title: str, unit: str = "", height: int = 260) ->
 
 
 def correlated_panels(data: Any, *, service: str, max_panels: int = 8) -> go.Figure:
-    """The service's p99 on top, then the series that move most with it, on one time axis."""
-    target: list[tuple[datetime, float]] = []
-    candidates: list[dict[str, Any]] = []
-    if isinstance(data, Mapping):
-        target_raw = first(data, "target", "service_p99", "p99", "service_series", "reference")
-        if target_raw is not None:
-            parsed = metric_series_list(target_raw if isinstance(target_raw, Mapping) and (
-                "points" in target_raw or "timestamps" in target_raw) else {"points": target_raw})
-            target = parsed[0][1] if parsed else []
-        candidates = rows(data, "series", "correlated", "panels")
-    else:
-        candidates = rows(data)
-    ranked = sorted(candidates, key=lambda s: -abs(num(s, "score", "correlation", "r", default=0.0) or 0.0))
-    ranked = ranked[:max_panels]
-    panels = ([(f"{service} p99 (ms)", target)] if target else [])
-    for item in ranked:
-        parsed = metric_series_list({"series": [item]})
-        points = parsed[0][1] if parsed else []
-        score = num(item, "score", "correlation", "r")
-        kind = text(item, "kind", "layer", "source")
-        label = _series_label(item, 0) + (f" [{kind}]" if kind else "") + (
-            f" — r = {score:+.2f}" if score is not None else "")
-        panels.append((label, points))
-    if not panels or not any(points for _, points in panels):
-        return empty_figure("No correlated host, database or broker metrics for this service in this range", 220)
-    fig = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, vertical_spacing=0.04,
-                        subplot_titles=[_esc(label) for label, _ in panels])
-    for index, (label, points) in enumerate(panels, start=1):
-        fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines",
-                                 name=label, line={"color": ERROR_RED if index == 1 and target else
-                                                   PALETTE[index % len(PALETTE)]},
-                                 hovertemplate="%{y:.3g}<extra></extra>"), row=index, col=1)
+    """The service's p99 on top, then the host and middleware series that move most with it, all on
+    the answer's common time steps (`GET /api/v1/services/{service}/correlated`)."""
+    if not isinstance(data, Mapping):
+        return empty_figure("No correlation data", 220)
+    times = [to_datetime(t) for t in (data.get("timestamps") or [])]
+    latency = data.get("latency") if isinstance(data.get("latency"), Mapping) else {}
+    assert isinstance(latency, Mapping)
+    panels: list[tuple[str, list[Any], str]] = []
+    p99 = latency.get("p99_ms")
+    if isinstance(p99, list) and any(_is_number(v) for v in p99):
+        panels.append((f"{service} p99 (ms)", p99, ERROR_RED))
+    errors = latency.get("error_rate")
+    if isinstance(errors, list) and any(_is_number(v) and float(v) > 0 for v in errors):
+        panels.append((f"{service} error rate", errors, "#b07aa1"))
+    ranked = sorted(rows(data, "series"), key=lambda s: -(num(s, "score", default=0.0) or 0.0))
+    for index, item in enumerate(ranked[:max_panels]):
+        values = item.get("values")
+        if not isinstance(values, list):
+            continue
+        labels = item.get("labels") if isinstance(item.get("labels"), Mapping) else {}
+        assert isinstance(labels, Mapping)
+        label_text = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        spearman = num(item, "spearman")
+        unit = text(item, "unit")
+        title = (f"{text(item, 'source')} {text(item, 'entity')}: {text(item, 'metric')}"
+                 + (f" {{{label_text}}}" if label_text else "") + (f" ({text(item, 'agg')}, {unit})" if unit else "")
+                 + (f" — ρ = {spearman:+.2f}" if spearman is not None else ""))
+        panels.append((title, values, PALETTE[index % len(PALETTE)]))
+    if not times or not panels:
+        return empty_figure("No host, database or broker metrics to correlate with this service in this range", 220)
+    fig = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, vertical_spacing=min(0.05, 0.3 / len(panels)),
+                        subplot_titles=[_esc(title) for title, _, _ in panels])
+    for index, (title, values, color) in enumerate(panels, start=1):
+        ys = [float(v) if _is_number(v) else None for v in values[:len(times)]]
+        fig.add_trace(go.Scatter(x=times[:len(ys)], y=ys, mode="lines", name=title, line={"color": color},
+                                 connectgaps=False, hovertemplate="%{y:.3g}<extra></extra>"), row=index, col=1)
     fig.update_annotations(font={"size": 12}, x=0.0, xanchor="left")
-    return _base_layout(fig, height=90 + 130 * len(panels), showlegend=False, hovermode="x unified")
+    return _base_layout(fig, height=80 + 120 * len(panels), showlegend=False, hovermode="x unified")
 
 
 def sparkline_points(latency: Any, key: str = "p99_ms") -> list[tuple[datetime, float]]:

@@ -17,7 +17,7 @@ SIGNALS: tuple[tuple[str, str], ...] = (
 )
 OPS = (">", ">=", "<", "<=", "==", "!=")
 SEVERITIES = ("critical", "warning", "info")
-TARGET_FIELDS = ("service", "operation", "edge_target", "db_statement", "host", "metric", "attributes")
+GROUP_BY = ("", "service", "operation", "instance", "host")
 _ATTR = re.compile(r"^[^:\s][^:]*:.*$")
 
 
@@ -39,22 +39,20 @@ def trace_filter_problems(filters: Mapping[str, str]) -> list[str]:
 def rule_to_form(rule: Mapping[str, Any] | None) -> dict[str, str]:
     """Form field values for a rule (empty defaults for a new one)."""
     if not rule:
-        return {"id": "", "name": "", "service": "", "operation": "", "edge_target": "", "db_statement": "",
+        return {"id": "", "name": "", "service": "", "operation": "", "peer_service": "", "db_statement": "",
                 "host": "", "metric": "", "attributes": "", "signal": "p99_ms", "op": ">", "threshold": "",
                 "window_s": "300", "for_s": "60", "severity": "warning", "labels": "", "channels": "",
-                "enabled": "on"}
+                "enabled": "on", "group_by": ""}
     target = rule.get("target") if isinstance(rule.get("target"), Mapping) else {}
     assert isinstance(target, Mapping)
     labels = rule.get("labels") if isinstance(rule.get("labels"), Mapping) else {}
     assert isinstance(labels, Mapping)
     attrs = target.get("attributes") if isinstance(target.get("attributes"), Mapping) else {}
     assert isinstance(attrs, Mapping)
-    edge = target.get("edge") if isinstance(target.get("edge"), Mapping) else {}
-    assert isinstance(edge, Mapping)
     return {
         "id": text(rule, "id", "rule_id"), "name": text(rule, "name"),
         "service": text(target, "service"), "operation": text(target, "operation"),
-        "edge_target": text(edge, "target") or text(target, "edge_target", "target_service"),
+        "peer_service": text(target, "peer_service"), "group_by": text(target, "group_by"),
         "db_statement": text(target, "db_statement", "statement"), "host": text(target, "host"),
         "metric": text(target, "metric", "metric_name"),
         "attributes": ", ".join(f"{k}={v}" for k, v in attrs.items()),
@@ -120,18 +118,18 @@ def form_to_rule(values: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
     if severity not in SEVERITIES:
         problems.append(f"severity: choose one of {', '.join(SEVERITIES)}")
     target: dict[str, Any] = {}
-    for key in ("service", "operation", "db_statement", "host", "metric"):
+    for key in ("service", "operation", "peer_service", "db_statement", "host", "metric"):
         if get(key):
             target[key] = get(key)
-    if get("edge_target"):
-        target["edge"] = {"source": get("service"), "target": get("edge_target")}
+    if get("group_by"):
+        if get("group_by") not in GROUP_BY:
+            problems.append(f"group_by: choose one of {', '.join(g for g in GROUP_BY if g)}")
+        target["group_by"] = get("group_by")
     attrs = _pairs(get("attributes"), "attributes", problems)
     if attrs:
         target["attributes"] = attrs
     if signal.startswith("metric_") and "metric" not in target:
         problems.append("metric: a metric signal needs the metric name")
-    if not target and signal not in ("new_cycle",):
-        problems.append("service: choose what the rule watches (a service, host or metric)")
     rule: dict[str, Any] = {
         "name": name, "target": target, "signal": signal, "op": op,
         "threshold": threshold if threshold is not None else 0,

@@ -27,6 +27,7 @@ from tracehouse.ui.api import ApiClient, ApiResult
 from tracehouse.ui.data import (
     error_rate,
     first,
+    fmt_bytes,
     fmt_count,
     fmt_ms,
     fmt_pct,
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
-templates.env.globals.update(fmt_ms=fmt_ms, fmt_pct=fmt_pct, fmt_count=fmt_count, fmt_time=fmt_time,
+templates.env.globals.update(fmt_bytes=fmt_bytes, fmt_ms=fmt_ms, fmt_pct=fmt_pct, fmt_count=fmt_count, fmt_time=fmt_time,
                              error_rate=error_rate, num=num, text=text, first=first, str_list=str_list)
 
 router = APIRouter(include_in_schema=False)
@@ -478,7 +479,7 @@ async def _alerts_view(page: Page, *, form_values: dict[str, str] | None = None,
         form_values = forms.rule_to_form(rule) if rule else forms.rule_to_form(None)
     return page.render("alerts.html", rules=rules, states=states, active=active, history=history[:200],
                        channels=channels, form=form_values, form_errors=form_errors or [], editing=editing,
-                       signals=forms.SIGNALS, ops=forms.OPS, severities=forms.SEVERITIES, test_result=test_result,
+                       signals=forms.SIGNALS, ops=forms.OPS, severities=forms.SEVERITIES, group_by_choices=forms.GROUP_BY, test_result=test_result,
                        status_code=status_code)
 
 

@@ -94,7 +94,7 @@ def parse_span(row: Mapping[str, Any]) -> Span | None:
     span_id = text(row, "span_id", "spanId", "SpanId")
     if not span_id:
         return None
-    start_ns = to_ns(first(row, "start_ns", "start_time_unix_nano", "start", "start_time", "timestamp",
+    start_ns = to_ns(first(row, "start_unix_ns", "start_ns", "start_time_unix_nano", "start", "start_time", "timestamp",
                            "Timestamp"))
     duration_ns = num(row, "duration_ns", "Duration")
     if duration_ns is None:
