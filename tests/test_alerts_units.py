@@ -19,9 +19,9 @@ from tracehouse.query.alerts.channels import (
     sign,
     verify,
 )
-from tracehouse.query.alerts.cycles import cycle_key, elementary_cycles
 from tracehouse.query.alerts.models import ChannelBody, RuleIn
 from tracehouse.query.alerts.settings import AlertSettings
+from tracehouse.query.alerts.signals import cycle_key
 from tracehouse.query.alerts.state import SeriesState, step
 
 from tests.test_alerts_receiver import WebhookReceiver
@@ -77,18 +77,9 @@ def test_refiring_after_resolution_notifies_again() -> None:
     assert [n for _, n in run([True, False, True, False])] == ["firing", "resolved", "firing", "resolved"]
 
 
-def test_cycles_found_once_each_and_self_calls_ignored() -> None:
-    edges = [("a", "b"), ("b", "c"), ("c", "a"), ("b", "a"), ("c", "c"), ("d", "a")]
-    cycles = elementary_cycles(edges)
-    assert sorted(cycle_key(c) for c in cycles) == ["a -> b -> a", "a -> b -> c -> a"]
-    assert elementary_cycles([("x", "y"), ("y", "z")]) == []
+def test_cycle_key_is_stable_under_rotation() -> None:
     assert cycle_key(["c", "a", "b"]) == "a -> b -> c -> a"
-
-
-def test_cycle_enumeration_is_bounded_on_a_dense_graph() -> None:
-    nodes = [f"s{i}" for i in range(12)]
-    edges = [(a, b) for a in nodes for b in nodes if a != b]
-    assert len(elementary_cycles(edges, max_cycles=50)) == 50
+    assert cycle_key(["b", "c", "a"]) == cycle_key(["a", "b", "c"])
 
 
 def test_signature_is_hmac_sha256_of_the_body() -> None:

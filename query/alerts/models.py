@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -178,6 +178,16 @@ class ChannelBody(BaseModel):
                 raise ValueError("must be an http:// or https:// URL")
         return value
 
+    @field_validator("headers")
+    @classmethod
+    def _header_shape(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}", name):
+                raise ValueError(f"{name!r} is not an HTTP header name")
+            if any(c in text for c in "\r\n\0"):
+                raise ValueError(f"the value of header {name!r} must not contain line breaks")
+        return value
+
     @field_validator("to")
     @classmethod
     def _recipients_for_email(cls, value: list[str], info: ValidationInfo) -> list[str]:
@@ -212,6 +222,15 @@ class SilenceIn(BaseModel):
 
     until: datetime = Field(..., description="notifications of the rule are muted until this time (RFC 3339)")
     comment: str = Field("", max_length=1000)
+
+    @field_validator("until")
+    @classmethod
+    def _storable(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        if not 1970 <= value.year < 2200:
+            raise ValueError("must be between 1970 and 2199")
+        return value
 
 
 class SilenceOut(BaseModel):

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
-from tracehouse.query.alerts.cycles import cycle_key, elementary_cycles
 from tracehouse.query.alerts.models import METRIC_SIGNALS, SPAN_SIGNALS, RuleBody, Signal
+from tracehouse.query.analysis.graph import canonical_cycle, elementary_cycles
 
 HEARTBEAT_METRIC = "tracehouse.agent.heartbeat"
 EDGE_LATENESS_MS = 5 * 60 * 1000  # a parent span may start this long before its child's window
@@ -273,17 +273,29 @@ def service_edges(client: Client, start_ms: int, end_ms: int) -> list[dict[str, 
     return _rows(client, SERVICE_EDGES_SQL, {"start_ms": start_ms, "end_ms": end_ms})
 
 
+def cycle_key(cycle: list[str]) -> str:
+    """`a -> b -> c -> a`: a stable name for a cycle (its smallest service first)."""
+    ring = list(canonical_cycle(cycle))
+    return " -> ".join([*ring, ring[0]]) if ring else ""
+
+
 def cycle_series(client: Client, rule: RuleBody, now_ms: int) -> list[Series]:
+    """One series per elementary cycle of the service graph in the window (calls inside one
+    service are not cycles), found by the query service's cycle enumeration."""
     edges = service_edges(client, now_ms - rule.window_s * 1000, now_ms + 1)
     calls = {(str(e["source"]), str(e["target"])): e for e in edges}
+    adjacency: dict[str, list[str]] = {}
+    for source, target in calls:
+        adjacency.setdefault(source, []).append(target)
     found = []
-    for cycle in elementary_cycles(calls):
+    for cycle in elementary_cycles(adjacency, max_cycles=200, include_self_loops=False).cycles:
         if rule.target.service and rule.target.service not in cycle:
             continue
         key = cycle_key(cycle)
         ring = key.split(" -> ")
         hops = [{"source": a, "target": b, "calls": int(calls[(a, b)]["calls"]),
-                 "example_trace_id": str(calls[(a, b)]["example_trace_id"])} for a, b in zip(ring, ring[1:], strict=False)]
+                 "example_trace_id": str(calls[(a, b)]["example_trace_id"])}
+                for a, b in zip(ring, ring[1:], strict=False)]
         found.append(Series(key, {"cycle": key}, 1.0, {"edges": hops}))
     return found
 
