@@ -71,6 +71,8 @@ class ServiceGraph:
 def _parse_cycle(item: Any) -> Cycle | None:
     if isinstance(item, list):
         services = str_list(item)
+        if len(services) > 1 and services[0] == services[-1]:
+            services = services[:-1]
         return Cycle(services) if services else None
     if not isinstance(item, Mapping):
         return None
