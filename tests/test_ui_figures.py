@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import plotly.graph_objects as go
 from tracehouse.ui import figures
@@ -107,7 +108,7 @@ def test_latency_histogram_is_a_step_line_on_a_log_axis_with_percentile_marks() 
     assert "No spans" in annotations_text(figures.latency_histogram({"histogram": []}))
 
 
-SERIES = [{"time": f"2026-11-26T08:0{i}:00Z", "unix_ms": T0_MS + i * 60_000, "calls": 120 * (i + 1), "errors": i,
+SERIES: list[dict[str, Any]] = [{"time": f"2026-11-26T08:0{i}:00Z", "unix_ms": T0_MS + i * 60_000, "calls": 120 * (i + 1), "errors": i,
            "p50_ms": 1.0 + i, "p95_ms": 2.0 + i, "p99_ms": 3.0 + i} for i in range(3)]
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import logging
-import math
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -384,34 +383,22 @@ def metric_catalog(data: Any) -> list[dict[str, Any]]:
     return sorted(out, key=lambda m: m["name"])
 
 
-def metric_agg(metric: Mapping[str, Any]) -> str:
-    """Counters (monotonic sums) are shown as rates; gauges as averages; histograms as p99."""
-    kind = str(metric.get("type", ""))
-    if kind in ("sum", "counter", "monotonic_sum", "cumulative"):
-        return "rate"
-    if "histogram" in kind:
-        return "p99"
-    return "avg"
-
-
-def step_for(tr: TimeRange) -> str:
-    """About 120 points per chart, in whole seconds, at least 10 s."""
-    return str(max(10, math.ceil(tr.duration_s / 120)))
-
-
-async def metric_charts(page: Page, metrics: list[dict[str, Any]], extra: Mapping[str, str] | None = None) -> list[Any]:
-    params = {**page.tr.api_params(), "step": step_for(page.tr), **(extra or {})}
-    results = await page.api.gather(*(("/api/v1/metrics/query", {**params, "name": m["name"], "agg": metric_agg(m)})
-                                      for m in metrics))
+async def metric_charts(page: Page, metrics: list[dict[str, Any]], *, group_by: str,
+                        attr: str | None = None) -> list[dict[str, Any]]:
+    """One chart per metric; the API picks the aggregation (rate for counters, avg for gauges)."""
+    params: dict[str, Any] = {**page.tr.api_params(), "group_by": group_by, "attr": attr}
+    results = await page.api.gather(*(("/api/v1/metrics/query", {**params, "name": m["name"]}) for m in metrics))
     charts = []
     for metric, result in zip(metrics, results, strict=True):
         if not result.ok:
             charts.append({"metric": metric, "error": result.error, "html": None})
             continue
-        unit = metric["unit"] + ("/s" if metric_agg(metric) == "rate" else "")
-        title = f"{metric['name']} ({metric_agg(metric)})"
+        data = result.data if isinstance(result.data, Mapping) else {}
+        agg = text(data, "agg")
+        unit = text(data, "unit", default=metric["unit"])
+        title = f"{metric['name']}" + (f" ({agg})" if agg else "")
         charts.append({"metric": metric, "error": None,
-                       "html": figure_html(figures.metric_chart(result.data, title=title, unit=unit))})
+                       "html": figure_html(figures.metric_chart(data, title=title, unit=unit))})
     return charts
 
 
@@ -427,7 +414,7 @@ async def hosts_page(request: Request) -> HTMLResponse:
         selected = [m for m in catalog if m["name"] == chosen] if chosen else [
             m for m in catalog if any(h in m["name"] for h in HOST_METRIC_HINTS)][:6]
         host = page.params.get("host", "")
-        charts = await metric_charts(page, selected, {"attr": f"host.name:{host}"} if host else None)
+        charts = await metric_charts(page, selected, group_by="host.name", attr=f"host.name:{host}" if host else None)
         return page.render("hosts.html", hosts=hosts, catalog=catalog, charts=charts, chosen=chosen, host=host,
                            agent_hint=AGENT_HINT)
     return await run_page(request, "hosts", "Hosts", build)
@@ -450,7 +437,7 @@ async def middleware_page(request: Request) -> HTMLResponse:
         else:
             pool = groups.get(kind, []) if kind else [m for ms in groups.values() for m in ms[:3]]
             selected = (up[:1] if not kind else []) + pool
-        charts = await metric_charts(page, selected[:MAX_CHARTS])
+        charts = await metric_charts(page, selected[:MAX_CHARTS], group_by="service.name")
         return page.render("middleware.html", groups=groups, kind=kind, chosen=chosen, charts=charts,
                            prefixes=MIDDLEWARE_PREFIXES)
     return await run_page(request, "middleware", "Middleware", build)
