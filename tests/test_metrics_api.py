@@ -1,0 +1,330 @@
+"""The metrics API in-process over a real store (chDB, or the ClickHouse server of
+TRACEHOUSE_TEST_CLICKHOUSE_URL): rows written as the OpenTelemetry Collector's exporter writes
+them, read back through /api/v1/metrics, /metrics/query, /hosts and /services/{s}/correlated."""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from clickhouse_connect.driver.client import Client
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from tracehouse.query.metrics.router import router
+from tracehouse.query.store import StorePool
+
+from tracehouse import storage
+
+# A whole hour, three hours ago: inside the stores' retention, and in the past.
+T0 = float(int(time.time() // 3600 * 3600 - 3 * 3600))
+
+
+def at(t_s: float) -> datetime:
+    return datetime.fromtimestamp(t_s, tz=UTC)
+
+
+def ms(t_s: float) -> str:
+    return str(int(t_s * 1000))
+
+
+class DatabasePool(StorePool):
+    """The app's thread-local client pool, on the test's own database."""
+
+    def __init__(self, dsn: str, database: str) -> None:
+        super().__init__(dsn)
+        self.database = database
+        self._mine = threading.local()
+
+    def client(self) -> Client:
+        client = getattr(self._mine, "client", None)
+        if client is None:
+            client = self._mine.client = storage.connect(self.dsn, database=self.database)
+            with self._lock:
+                self._all.append(client)
+        return client
+
+
+@pytest.fixture
+def api(clickhouse: Client, session_store_dsn: str) -> Iterator[TestClient]:
+    app = FastAPI()
+    app.include_router(router)
+    app.state.store = DatabasePool(session_store_dsn, storage.database_of(clickhouse))
+    with TestClient(app) as client:
+        yield client
+    app.state.store.close()
+
+
+def insert_gauges(client: Client, rows: Sequence[dict[str, Any]]) -> None:
+    columns = ["ServiceName", "ResourceAttributes", "MetricName", "MetricUnit", "MetricDescription", "Attributes",
+               "StartTimeUnix", "TimeUnix", "Value"]
+    client.insert("otel_metrics_gauge", [[
+        r["service"], {"service.name": r["service"], **r.get("resource", {})}, r["name"], r.get("unit", ""),
+        r.get("description", ""), r.get("attributes", {}), at(r.get("start", 0.0)), at(r["t"]), float(r["value"])]
+        for r in rows], column_names=columns)
+
+
+def insert_sums(client: Client, rows: Sequence[dict[str, Any]]) -> None:
+    columns = ["ServiceName", "ResourceAttributes", "MetricName", "MetricUnit", "MetricDescription", "Attributes",
+               "StartTimeUnix", "TimeUnix", "Value", "AggregationTemporality", "IsMonotonic"]
+    client.insert("otel_metrics_sum", [[
+        r["service"], {"service.name": r["service"], **r.get("resource", {})}, r["name"], r.get("unit", ""),
+        r.get("description", ""), r.get("attributes", {}), at(r.get("start", T0 - 3600)), at(r["t"]),
+        float(r["value"]), r.get("temporality", 2), r.get("monotonic", True)]
+        for r in rows], column_names=columns)
+
+
+def insert_spans(client: Client, rows: Sequence[dict[str, Any]]) -> None:
+    columns = ["Timestamp", "TraceId", "SpanId", "ParentSpanId", "SpanName", "SpanKind", "ServiceName",
+               "ResourceAttributes", "SpanAttributes", "Duration", "StatusCode"]
+    client.insert("otel_traces", [[
+        at(r["t"]), uuid.uuid4().hex, uuid.uuid4().hex[:16], r.get("parent", ""), r.get("name", "GET /"),
+        r.get("kind", "Server"), r["service"], {"service.name": r["service"], **r.get("resource", {})},
+        r.get("attributes", {}), int(r["duration_ns"]), r.get("status", "Unset")]
+        for r in rows], column_names=columns)
+
+
+def test_catalogue_lists_names_types_units_services_and_hosts(clickhouse: Client, api: TestClient) -> None:
+    host = {"host.name": "node-a"}
+    insert_gauges(clickhouse, [
+        {"service": "checkout", "resource": host, "name": "system.cpu.utilization", "unit": "1",
+         "attributes": {"cpu.mode": "user"}, "t": T0, "value": 0.2},
+        {"service": "cart", "resource": {"host.name": "node-b"}, "name": "system.cpu.utilization", "unit": "1",
+         "attributes": {"cpu.mode": "user"}, "t": T0, "value": 0.3},
+    ])
+    insert_sums(clickhouse, [
+        {"service": "cache", "name": "redis.commands.processed", "unit": "{command}", "t": T0, "value": 5},
+        {"service": "checkout", "resource": host, "name": "system.memory.usage", "unit": "By", "t": T0,
+         "value": 1e9, "monotonic": False},
+    ])
+    answer = api.get("/api/v1/metrics", params={"start": ms(T0 - 60), "end": ms(T0 + 60)})
+    assert answer.status_code == 200, answer.text
+    metrics = {m["name"]: m for m in answer.json()["metrics"]}
+    assert metrics["system.cpu.utilization"]["type"] == "gauge"
+    assert metrics["system.cpu.utilization"]["unit"] == "1"
+    assert metrics["system.cpu.utilization"]["services"] == ["cart", "checkout"]
+    assert metrics["system.cpu.utilization"]["hosts"] == ["node-a", "node-b"]
+    assert metrics["redis.commands.processed"]["type"] == "counter"
+    assert metrics["redis.commands.processed"]["hosts"] == []
+    assert metrics["system.memory.usage"]["type"] == "updowncounter"
+    only_b = api.get("/api/v1/metrics", params={"start": ms(T0 - 60), "end": ms(T0 + 60), "host": "node-b"}).json()
+    assert [m["name"] for m in only_b["metrics"]] == ["system.cpu.utilization"]
+    redis_only = api.get("/api/v1/metrics", params={"start": ms(T0 - 60), "end": ms(T0 + 60), "prefix": "redis."})
+    assert [m["name"] for m in redis_only.json()["metrics"]] == ["redis.commands.processed"]
+    assert api.get("/api/v1/metrics", params={"start": "soon"}).status_code == 400
+
+
+def test_counter_rates_across_a_reset(clickhouse: Client, api: TestClient) -> None:
+    """Two instances of one counter, 10 s apart; the first restarts (its value drops) mid-way."""
+    first = [100, 110, 120, 130, 5, 15, 25, 35]  # +1/s, reset after 130: 5 since the restart
+    second = [0, 20, 40, 60, 80, 100, 120, 140]  # +2/s
+    rows = []
+    for i, (a, b) in enumerate(zip(first, second, strict=True)):
+        rows.append({"service": "cache", "name": "redis.commands.processed", "unit": "{command}",
+                     "resource": {"server.port": "6379"}, "t": T0 + 10 * i, "value": a})
+        rows.append({"service": "cache-2", "name": "redis.commands.processed", "unit": "{command}",
+                     "resource": {"server.port": "6380"}, "t": T0 + 10 * i, "value": b})
+    insert_sums(clickhouse, rows)
+    params: dict[str, Any] = {"name": "redis.commands.processed", "start": ms(T0 + 10), "end": ms(T0 + 80),
+                              "step": "10s"}
+    answer = api.get("/api/v1/metrics/query", params={**params, "group_by": "service.name"})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["type"] == "counter" and body["agg"] == "rate" and body["unit"] == "{command}/s"
+    series = {s["labels"]["service.name"]: s for s in body["series"]}
+    assert series["cache"]["values"] == [1.0, 1.0, 1.0, 0.5, 1.0, 1.0, 1.0]
+    assert series["cache-2"]["values"] == [2.0] * 7
+    assert series["cache"]["timestamps"][0] == at(T0 + 10).isoformat().replace("+00:00", "Z")
+    total = api.get("/api/v1/metrics/query", params=params).json()
+    assert total["series"][0]["labels"] == {}
+    assert total["series"][0]["values"] == [3.0, 3.0, 3.0, 2.5, 3.0, 3.0, 3.0]
+    one = api.get("/api/v1/metrics/query", params={**params, "attr": "server.port:6380"}).json()
+    assert one["series"][0]["values"] == [2.0] * 7
+    # raw values of a counter are there too
+    highest = api.get("/api/v1/metrics/query", params={**params, "agg": "max", "step": "80s",
+                                                        "start": ms(T0), "end": ms(T0 + 80)}).json()
+    assert highest["series"][0]["values"] == [140.0]
+
+
+def test_gauge_aggregations_and_errors(clickhouse: Client, api: TestClient) -> None:
+    values = [random.Random(5).uniform(0, 100) for _ in range(60)]
+    insert_gauges(clickhouse, [{"service": "checkout", "resource": {"host.name": "node-a"}, "name": "queue.depth",
+                                "attributes": {"queue": "q1"}, "t": T0 + i, "value": v} for i, v in enumerate(values)])
+    base = {"name": "queue.depth", "start": ms(T0), "end": ms(T0 + 60), "step": "60s"}
+    for agg, expected in (("avg", sum(values) / 60), ("max", max(values)), ("min", min(values))):
+        body = api.get("/api/v1/metrics/query", params={**base, "agg": agg}).json()
+        assert body["series"][0]["values"][0] == pytest.approx(expected), agg
+    import numpy as np
+    p99 = api.get("/api/v1/metrics/query", params={**base, "agg": "p99"}).json()["series"][0]["values"][0]
+    assert p99 == pytest.approx(float(np.quantile(values, 0.99)))
+    by_host = api.get("/api/v1/metrics/query", params={**base, "group_by": ["host.name", "queue"]}).json()
+    assert by_host["series"][0]["labels"] == {"host.name": "node-a", "queue": "q1"}
+    assert api.get("/api/v1/metrics/query", params={**base, "agg": "rate"}).status_code == 400
+    assert api.get("/api/v1/metrics/query", params={**base, "agg": "median"}).status_code == 422
+    assert api.get("/api/v1/metrics/query", params={**base, "name": "no.such.metric"}).status_code == 404
+    assert api.get("/api/v1/metrics/query", params={**base, "attr": "nocolon"}).status_code == 400
+    assert api.get("/api/v1/metrics/query", params={**base, "step": "soon"}).status_code == 400
+    assert api.get("/api/v1/metrics/query", params={**base, "attr": "queue:other"}).json()["series"] == []
+
+
+def test_hosts_show_latest_figures_and_the_services_on_them(clickhouse: Client, api: TestClient) -> None:
+    node = {"host.name": "node-a"}
+    rows = []
+    for i in range(6):
+        t = T0 + 10 * i
+        for mode, share in (("user", 0.5), ("system", 0.1), ("idle", 0.35), ("iowait", 0.05)):
+            rows.append({"service": "checkout", "resource": {**node, "service.instance.id": "c1"},
+                         "name": "system.cpu.utilization", "attributes": {"cpu.mode": mode}, "t": t, "value": share})
+        rows.append({"service": "checkout", "resource": {**node, "service.instance.id": "c1"},
+                     "name": "system.cpu.utilization", "attributes": {"cpu.mode": "idle", "cpu.logical_number": "0"},
+                     "t": t, "value": 0.99})  # per core: not the host's total
+        rows.append({"service": "checkout", "resource": {**node, "service.instance.id": "c1"},
+                     "name": "system.memory.utilization", "attributes": {"system.memory.state": "used"}, "t": t,
+                     "value": 0.25})
+        rows.append({"service": "checkout", "resource": {**node, "service.instance.id": "c1"},
+                     "name": "system.filesystem.utilization", "attributes": {"system.filesystem.mountpoint": "/"},
+                     "t": t, "value": 0.4})
+        rows.append({"service": "checkout", "resource": {**node, "service.instance.id": "c1"},
+                     "name": "system.filesystem.utilization", "attributes": {"system.filesystem.mountpoint": "/data"},
+                     "t": t, "value": 0.8})
+    insert_gauges(clickhouse, rows)
+    sums = []
+    for i in range(6):
+        t = T0 + 10 * i
+        resource = {**node, "service.instance.id": "c1"}
+        sums += [
+            {"service": "checkout", "resource": resource, "name": "system.memory.usage", "monotonic": False,
+             "attributes": {"system.memory.state": "used"}, "t": t, "value": 4e9},
+            {"service": "checkout", "resource": resource, "name": "system.network.io",
+             "attributes": {"network.interface.name": "eth0", "network.io.direction": "receive"}, "t": t,
+             "value": 1000 * 10 * i},
+            {"service": "checkout", "resource": resource, "name": "system.network.io",
+             "attributes": {"network.interface.name": "eth0", "network.io.direction": "transmit"}, "t": t,
+             "value": 500 * 10 * i},
+            {"service": "checkout", "resource": resource, "name": "system.disk.io",
+             "attributes": {"system.device": "sda", "disk.io.direction": "write"}, "t": t, "value": 300 * 10 * i},
+        ]
+    insert_sums(clickhouse, sums)
+    insert_spans(clickhouse, [
+        {"service": "checkout", "resource": {**node, "service.instance.id": "c1"}, "t": T0 + 5, "duration_ns": 1e6},
+        {"service": "checkout", "resource": {**node, "service.instance.id": "c2"}, "t": T0 + 6, "duration_ns": 1e6},
+        {"service": "cart", "resource": node, "t": T0 + 7, "duration_ns": 1e6},
+        {"service": "search", "resource": {"host.name": "node-b"}, "t": T0 + 8, "duration_ns": 1e6},
+    ])
+    answer = api.get("/api/v1/hosts", params={"start": ms(T0 - 60), "end": ms(T0 + 120)})
+    assert answer.status_code == 200, answer.text
+    hosts = {h["host"]: h for h in answer.json()["hosts"]}
+    assert set(hosts) == {"node-a", "node-b"}
+    a = hosts["node-a"]
+    assert a["cpu_utilization"] == pytest.approx(0.6)
+    assert a["memory_utilization"] == pytest.approx(0.25)
+    assert a["memory_used_bytes"] == pytest.approx(4e9)
+    assert a["filesystem_utilization_max"] == pytest.approx(0.8)
+    assert a["network_io_bytes_per_s"] == pytest.approx(1500)
+    assert a["disk_io_bytes_per_s"] == pytest.approx(300)
+    services = {s["service"]: s for s in a["services"]}
+    assert set(services) == {"checkout", "cart"}
+    assert services["checkout"]["instances"] == ["c1", "c2"]
+    b = hosts["node-b"]
+    assert b["cpu_utilization"] is None and [s["service"] for s in b["services"]] == ["search"]
+
+
+def burn_profile(i: int) -> float:
+    """CPU load of node-a: quiet, then a burn from step 20 to 34, then quiet again."""
+    return 0.92 if 20 <= i < 35 else 0.08
+
+
+def test_correlation_ranks_a_cpu_burn_above_unrelated_series(clickhouse: Client, api: TestClient) -> None:
+    """checkout runs on node-a and calls Redis; a CPU burn on node-a makes it slow. Its p99 must be
+    ranked with node-a's CPU first, above memory, network and Redis series that do not move with
+    it, and node-b's burn at another time (a host checkout does not run on) must not appear."""
+    rng = random.Random(42)
+    steps = 60
+    step_s = 60.0
+    node_a = {"host.name": "node-a", "service.instance.id": "checkout-1"}
+    node_b = {"host.name": "node-b", "service.instance.id": "search-1"}
+    gauges: list[dict[str, Any]] = []
+    sums: list[dict[str, Any]] = []
+    spans: list[dict[str, Any]] = []
+    for i in range(steps):
+        for k in range(6):  # every 10 s
+            t = T0 + i * step_s + k * 10
+            load_a = min(1.0, max(0.0, burn_profile(i) + rng.gauss(0, 0.03)))
+            load_b = 0.9 if 5 <= i < 15 else 0.1
+            for resource, load, service in ((node_a, load_a, "checkout"), (node_b, load_b, "search")):
+                gauges += [
+                    {"service": service, "resource": resource, "name": "system.cpu.utilization",
+                     "attributes": {"cpu.mode": "user"}, "t": t, "value": load * 0.8},
+                    {"service": service, "resource": resource, "name": "system.cpu.utilization",
+                     "attributes": {"cpu.mode": "system"}, "t": t, "value": load * 0.2},
+                    {"service": service, "resource": resource, "name": "system.cpu.utilization",
+                     "attributes": {"cpu.mode": "idle"}, "t": t, "value": 1 - load},
+                    {"service": service, "resource": resource, "name": "system.memory.utilization",
+                     "attributes": {"system.memory.state": "used"}, "t": t, "value": 0.4 + rng.gauss(0, 0.02)},
+                ]
+                sums.append({"service": service, "resource": resource, "name": "system.network.io", "unit": "By",
+                             "attributes": {"network.interface.name": "eth0", "network.io.direction": "receive"},
+                             "t": t, "value": (i * 6 + k) * 10_000 + rng.randint(0, 3000)})
+            # the Redis instance checkout calls: busy, but steady, and unaffected by the burn
+            redis_resource = {"server.address": "127.0.0.1", "server.port": "6379", "db.system": "redis",
+                              "tracehouse.middleware.system": "redis"}
+            gauges += [
+                {"service": "cache", "resource": redis_resource, "name": "up", "t": t, "value": 1},
+                {"service": "cache", "resource": redis_resource, "name": "redis.memory.used", "unit": "By",
+                 "t": t, "value": 5e6 + rng.gauss(0, 1e5)},
+            ]
+            sums.append({"service": "cache", "resource": redis_resource, "name": "redis.commands.processed",
+                         "t": t, "value": (i * 6 + k) * 500 + rng.randint(0, 200)})
+        for _ in range(40):  # requests of this minute
+            t = T0 + i * step_s + rng.uniform(0, step_s)
+            slow = burn_profile(i) > 0.5
+            duration_ms = rng.lognormvariate(math.log(180 if slow else 20), 0.25)
+            spans.append({"service": "checkout", "resource": node_a, "t": t, "duration_ns": duration_ms * 1e6,
+                          "status": "Error" if rng.random() < 0.02 else "Unset"})
+            spans.append({"service": "checkout", "resource": node_a, "t": t, "kind": "Client", "name": "GET",
+                          "duration_ns": 1e5, "parent": "ab" * 8,
+                          "attributes": {"db.system": "redis", "server.address": "localhost", "server.port": "6379"}})
+        spans.append({"service": "search", "resource": node_b, "t": T0 + i * step_s, "duration_ns": 5e6})
+    insert_gauges(clickhouse, gauges)
+    insert_sums(clickhouse, sums)
+    insert_spans(clickhouse, spans)
+
+    answer = api.get("/api/v1/services/checkout/correlated",
+                     params={"start": ms(T0), "end": ms(T0 + steps * step_s), "step": "60s"})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert len(body["timestamps"]) == steps
+    assert body["hosts"] == ["node-a"]
+    p99 = body["latency"]["p99_ms"]
+    assert min(p99[20:35]) > 3 * max(p99[:20] + p99[35:])  # the service really was slow during the burn
+    assert sum(body["latency"]["calls"]) == steps * 40
+    assert [d["middleware"] for d in body["dependencies"]] == ["cache"]
+    ranked = body["series"]
+    entities = {s["entity"] for s in ranked}
+    assert entities == {"node-a", "cache"}  # node-b is not where checkout runs
+    top = ranked[0]
+    assert top["source"] == "host" and top["entity"] == "node-a" and top["metric"] == "system.cpu.utilization"
+    assert top["score"] > 0.9
+    cpu = [s for s in ranked if s["metric"] == "system.cpu.utilization"]
+    others = [s for s in ranked if s["metric"] != "system.cpu.utilization"]
+    assert len(cpu) == 3 and others
+    assert min(s["score"] for s in cpu) > max(s["score"] for s in others) + 0.3
+    idle = next(s for s in cpu if s["labels"] == {"cpu.mode": "idle"})
+    assert idle["pearson"] < -0.9  # idle falls as p99 rises
+    redis_rate = next(s for s in ranked if s["metric"] == "redis.commands.processed")
+    assert redis_rate["agg"] == "rate"
+    assert all(v is None or 45 <= v <= 55 for v in redis_rate["values"]), redis_rate["values"]  # ~500 per 10 s
+    scores = [s["score"] for s in ranked]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_correlation_of_an_unknown_service_is_404(api: TestClient) -> None:
+    answer = api.get("/api/v1/services/nobody/correlated", params={"start": ms(T0), "end": ms(T0 + 600)})
+    assert answer.status_code == 404
+    assert "nobody" in answer.json()["detail"]
