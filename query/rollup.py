@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from clickhouse_connect.driver.client import Client
+from tracehouse.query.rows import fetch
 from tracehouse.query.settings import QuerySettings
 from tracehouse.query.sqlfiles import sql
 
@@ -79,6 +80,7 @@ class EdgeRollup:
         self._client: Client | None = None
         self.windows_done = 0
         self.last_error: str | None = None
+        self._attempt = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -145,23 +147,44 @@ class EdgeRollup:
             pairs = PairQuery.for_window(start_ms * NS_PER_MS, end_ms * NS_PER_MS,
                                          self._settings.max_pair_gap_s * 1_000_000_000)
             client.command(sql("rollup_insert_links") + "\n" + sql("span_pairs"), parameters=pairs.parameters())
-            self._record(client, start_ms, end_ms, "done")
+            self._record(client, start_ms, end_ms, self._attempt, "done")
             done += 1
             self.windows_done += 1
             start_ms = end_ms
         return done
 
     def _claim(self, client: Client, start_ms: int, end_ms: int) -> bool:
-        self._record(client, start_ms, end_ms, "claimed")
+        """Claims [start_ms, end_ms); True when this process is the one to insert it.
+
+        The claim row is inserted with a deduplication token naming the window and the attempt,
+        so when several processes claim at once only the first row is stored, and reading it back
+        tells every claimant who won. A claim neither done nor renewed within `stale_s` (its owner
+        died) is taken over by the next attempt."""
         stale_s = max(10 * self._settings.rollup_interval_s, 600)
-        rows = client.query(sql("rollup_claim_winner"),
-                            parameters={"job": JOB, "start_ms": start_ms, "stale_s": stale_s}).result_rows
-        won = bool(rows) and rows[0][0] == self.owner
+        keys = {"job": JOB, "start_ms": start_ms, "stale_s": stale_s}
+        rows = fetch(client, sql("rollup_claims"), keys)
+        if any(row["state"] == "done" for row in rows):
+            return False  # finished by another process since the watermark was read
+        claims = [row for row in rows if row["state"] == "claimed"]
+        attempt = 0
+        if claims:
+            latest = claims[-1]
+            if not latest["stale"]:
+                return bool(latest["owner"] == self.owner)
+            attempt = int(latest["attempt"]) + 1
+        self._record(client, start_ms, end_ms, attempt, "claimed")
+        stored = [row for row in fetch(client, sql("rollup_claims"), keys)
+                  if row["state"] == "claimed" and int(row["attempt"]) == attempt]
+        self._attempt = attempt
+        won = bool(stored) and stored[0]["owner"] == self.owner
         if not won:
             log.info("edge rollup window at %d ms is being processed by another query service", start_ms)
         return won
 
-    def _record(self, client: Client, start_ms: int, end_ms: int, state: str) -> None:
-        client.command(sql("rollup_claim"), parameters={
-            "job": JOB, "start_ms": start_ms, "end_ms": end_ms, "owner": self.owner, "state": state,
-        })
+    def _record(self, client: Client, start_ms: int, end_ms: int, attempt: int, state: str) -> None:
+        client.command(
+            sql("rollup_claim"),
+            parameters={"job": JOB, "start_ms": start_ms, "end_ms": end_ms, "attempt": attempt,
+                        "owner": self.owner, "state": state},
+            settings={"insert_deduplication_token": f"{JOB}:{start_ms}:{attempt}:{state}"},
+        )

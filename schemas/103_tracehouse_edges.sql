@@ -5,7 +5,9 @@
 -- windows that joins each child to its parent by (TraceId, ParentSpanId). A pair belongs to the
 -- window that contains the later of the two span end times, so it is counted exactly once, when
 -- both spans are known to have arrived (a span is stored at most `lateness_s` after it ends).
--- tracehouse_rollup_windows records which windows are claimed and done.
+-- tracehouse_rollup_windows records which windows are claimed and done. A claim is inserted with
+-- an insert_deduplication_token naming the window and attempt, so of several query services
+-- claiming one window at once exactly one row is stored: its owner does the work.
 --
 -- tracehouse_service_edges_1m is the per-minute rollup the API reads: from the links (service ->
 -- service, or broker -> consumer) and, straight from otel_traces, CLIENT/PRODUCER spans that name
@@ -100,8 +102,10 @@ CREATE TABLE IF NOT EXISTS ${LOCAL tracehouse_rollup_windows} ${ON_CLUSTER} (
     Job LowCardinality(String),
     WindowStart DateTime64(3),
     WindowEnd DateTime64(3),
+    Attempt UInt32,
     Owner String,
     ClaimedAt DateTime64(6),
     State Enum8('claimed' = 1, 'done' = 2)
 ) ENGINE = ${ENGINE MergeTree}
-ORDER BY (Job, WindowEnd, ClaimedAt);
+ORDER BY (Job, WindowStart, Attempt, State)
+SETTINGS non_replicated_deduplication_window = 100000;
