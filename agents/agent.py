@@ -29,6 +29,34 @@ def build_sampler(settings: AgentSettings) -> Any:
     }[settings.sampler]
 
 
+def _tracer_provider_class() -> Any:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    class AgentTracerProvider(TracerProvider):
+        """The SDK's provider, minus its after-fork resource re-detection: that runs a thread pool in the
+        forked child, which can deadlock there (the pool's global lock may still be held by the fork),
+        and it would replace the agent's resource, which renews its instance id itself after fork."""
+
+        def _handle_fork(self) -> None:
+            self._tracers_lock = threading.Lock()
+
+    return AgentTracerProvider
+
+
+def _meter_provider_class() -> Any:
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    class AgentMeterProvider(MeterProvider):
+        """The SDK's provider with the same after-fork fix as AgentTracerProvider: fresh locks only."""
+
+        def _handle_fork(self) -> None:
+            self._lock = threading.Lock()
+            self._meter_lock = threading.Lock()
+            MeterProvider._all_metric_readers_lock = threading.Lock()
+
+    return AgentMeterProvider
+
+
 class Agent:
     """One configured SDK. `start()` once; `shutdown()` is idempotent and flushes."""
 
@@ -77,13 +105,12 @@ class Agent:
                 current.add_span_processor(self.processor)
                 self.tracer_provider = current
             else:
-                self.tracer_provider = TracerProvider(resource=self.resource, sampler=build_sampler(settings),
-                                                      shutdown_on_exit=False)
+                self.tracer_provider = _tracer_provider_class()(
+                    resource=self.resource, sampler=build_sampler(settings), shutdown_on_exit=False)
                 self.tracer_provider.add_span_processor(self.processor)
                 trace.set_tracer_provider(self.tracer_provider)
 
         if settings.metrics_enabled:
-            from opentelemetry.sdk.metrics import MeterProvider
             from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
             from tracehouse.agents.metrics import AgentMetrics, SystemMetrics
 
@@ -91,8 +118,8 @@ class Agent:
                 TraceHouseMetricExporter(self.dispatcher, deadline_s=settings.export_deadline_s),
                 export_interval_millis=settings.metrics_interval_s * 1000.0,
                 export_timeout_millis=settings.export_deadline_s * 1000.0)
-            self.meter_provider = MeterProvider(resource=self.resource, metric_readers=[reader],
-                                                shutdown_on_exit=False)
+            self.meter_provider = _meter_provider_class()(resource=self.resource, metric_readers=[reader],
+                                                          shutdown_on_exit=False)
             metrics.set_meter_provider(self.meter_provider)
             meter = self.meter_provider.get_meter("tracehouse.agents")
             if settings.host_metrics or settings.process_metrics:

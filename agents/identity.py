@@ -3,7 +3,8 @@
 The id names one run of one process: a restart gets a new start time, two processes started in the
 same second differ by pid and nanoseconds, and a worker forked by gunicorn gets its own id (the
 resource is renewed in the child after `fork`). The port is the one the process listens on: taken
-from configuration (TRACEHOUSE_SERVICE_PORT or PORT) if given, otherwise looked up among the
+from configuration (TRACEHOUSE_SERVICE_PORT or PORT) or the server's command line (gunicorn
+--bind, uvicorn --port, ...) if given, otherwise looked up among the
 process's listening sockets the first time the resource is read, which happens at the first export,
 by when a server has bound its socket. A process that listens nowhere reports port 0.
 """
@@ -39,6 +40,24 @@ def listening_port() -> int:
     return ports[0] if ports else 0
 
 
+def port_from_argv(argv: list[str]) -> int:
+    """The port a server command line asks for: gunicorn `-b/--bind host:port`, uvicorn/flask/hypercorn
+    `--port N` or `-p N`, Django `runserver [host:]port`; 0 if none."""
+    def parse(text: str) -> int:
+        tail = text.rsplit(":", 1)[-1] if ":" in text else text
+        return int(tail) if tail.isdigit() and 0 < int(tail) <= 65535 else 0
+
+    for index, arg in enumerate(argv):
+        for flag in ("--bind", "--port"):
+            if arg.startswith(flag + "="):
+                return parse(arg.split("=", 1)[1])
+        if arg in ("-b", "--bind", "--port", "-p") and index + 1 < len(argv):
+            return parse(argv[index + 1])
+        if arg == "runserver" and index + 1 < len(argv):
+            return parse(argv[index + 1])
+    return 0
+
+
 class InstanceIdentity:
     """host, port, start time and pid of this process run; renewed in a forked child."""
 
@@ -46,7 +65,7 @@ class InstanceIdentity:
         self.host = socket.gethostname()
         self.configured_port = configured_port
         self._lock = threading.Lock()
-        self._port: int | None = configured_port or None
+        self._port: int | None = configured_port or port_from_argv(sys.argv) or None
         self.start_time_ns = time.time_ns()
         self.pid = os.getpid()
 
@@ -54,7 +73,9 @@ class InstanceIdentity:
         self._lock = threading.Lock()
         self.start_time_ns = time.time_ns()
         self.pid = os.getpid()
-        # A forked worker shares the parent's listening socket, so the port stays the same.
+        # A forked worker shares the parent's listening socket: keep a known port, look again otherwise.
+        if not self._port:
+            self._port = None
 
     @property
     def port(self) -> int:

@@ -1,0 +1,144 @@
+"""`tracehouse-agent run` with real processes (a script, Flask under gunicorn's forking workers),
+exporting to a real local OTLP/HTTP peer; and `bootstrap`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.apps.otlp_peer import OtlpPeer, running_peer
+from tests.support import free_port, wait_for
+
+REPO = Path(__file__).resolve().parents[1]
+AGENT = str(Path(sys.executable).with_name("tracehouse-agent"))
+
+
+def agent_env(*endpoints: str, **extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("OTEL_", "TRACEHOUSE_"))}
+    env.update({
+        "PYTHONPATH": str(REPO),
+        "TRACEHOUSE_ENDPOINTS": ",".join(endpoints),
+        "TRACEHOUSE_SCHEDULE_DELAY_S": "0.1",
+        "TRACEHOUSE_METRICS_INTERVAL_S": "0.5",
+        "TRACEHOUSE_HOST_METRICS": "false",
+    })
+    env.update(extra)
+    return env
+
+
+def attributes(span: object) -> dict[str, str]:
+    return {kv.key: str(getattr(kv.value, kv.value.WhichOneof("value"))) for kv in span.attributes}  # type: ignore[attr-defined]
+
+
+def test_run_instruments_a_script_without_code_change() -> None:
+    with running_peer() as peer:
+        result = subprocess.run(
+            [AGENT, "run", "--service-name", "script", "--", sys.executable, "-m", "tests.apps.sqlite_script"],
+            cwd=REPO, env=agent_env(peer.url), capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "rows 0"
+        spans = [span for r in peer.accepted() for span in r.spans()]  # flushed at exit
+        statements = {attributes(span).get("db.statement") for span in spans}
+        assert "SELECT count(*) FROM users WHERE email = ?" in statements
+        resources = [attrs for r in peer.accepted() for attrs in r.resource_attributes()]
+        assert {attrs["service.name"] for attrs in resources} == {"script"}
+        host, port, start_ns, pid = resources[0]["service.instance.id"].split(":")
+        assert port == "0" and int(start_ns) > 0 and int(pid) > 0  # a script listens nowhere
+
+
+def test_bad_setting_prints_one_line_and_the_app_still_runs() -> None:
+    with running_peer() as peer:
+        result = subprocess.run(
+            [AGENT, "run", "--", sys.executable, "-m", "tests.apps.sqlite_script"], cwd=REPO,
+            env=agent_env(peer.url, TRACEHOUSE_SAMPLING_RATIO="7"), capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0
+        assert result.stdout.strip() == "rows 0"
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and "sampling ratio must be between 0 and 1" in lines[0], result.stderr
+        assert peer.received == []  # the agent stayed off
+
+
+def test_init_with_bad_value_returns_none_without_raising() -> None:
+    code = ("import tracehouse.agents as a; r = a.init(service_name='x', sampling_ratio=3); "
+            "print('agent', r); a.shutdown()")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=agent_env("http://127.0.0.1:9"),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == "agent None"
+    assert result.stderr.strip().count("\n") == 0 and "sampling ratio" in result.stderr
+
+
+@pytest.fixture
+def gunicorn_front(tmp_path: Path) -> Iterator[tuple[OtlpPeer, int, subprocess.Popen[bytes]]]:
+    port = free_port()
+    with running_peer() as peer:
+        log = open(tmp_path / "gunicorn.log", "wb")  # noqa: SIM115 - closed below
+        process = subprocess.Popen(
+            [AGENT, "run", "--service-name", "front", "--", sys.executable, "-m", "gunicorn", "-w", "2",
+             "-b", f"127.0.0.1:{port}", "tests.apps.flask_front:app"],
+            cwd=REPO, env=agent_env(peer.url, BACKEND_URL="http://127.0.0.1:9"), stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/ping", timeout=2).status_code == 200,
+                     timeout_s=60, message="gunicorn to answer")
+            yield peer, port, process
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            log.close()
+
+
+def test_gunicorn_workers_each_report_their_own_instance(
+        gunicorn_front: tuple[OtlpPeer, int, subprocess.Popen[bytes]]) -> None:
+    peer, port, _process = gunicorn_front
+    worker_pids: set[int] = set()
+
+    def both_workers_answered() -> bool:
+        with httpx.Client() as client:  # a fresh connection each time reaches either worker
+            worker_pids.add(client.get(f"http://127.0.0.1:{port}/ping", timeout=5).json()["pid"])
+        return len(worker_pids) == 2
+
+    wait_for(both_workers_answered, timeout_s=30, interval_s=0.01, message="both gunicorn workers to answer")
+
+    def server_span_instances() -> dict[str, str]:
+        found = {}
+        for request in peer.accepted("/v1/traces"):
+            for resource in request.resource_attributes():
+                found[resource["process.pid"]] = resource["service.instance.id"]
+        return found if set(found) >= {str(pid) for pid in worker_pids} else {}
+
+    instances = wait_for(server_span_instances, timeout_s=30, message="spans from both workers")
+    for pid in worker_pids:
+        host, listen_port, start_ns, id_pid = instances[str(pid)].split(":")
+        assert (listen_port, id_pid) == (str(port), str(pid))  # workers found the inherited listening socket
+    assert len({instances[str(pid)] for pid in worker_pids}) == 2
+
+    def heartbeats_from_workers() -> bool:
+        pids = set()
+        for request in peer.accepted("/v1/metrics"):
+            if "tracehouse.agent.heartbeat" in request.metric_names():
+                pids |= {resource["process.pid"] for resource in request.resource_attributes()}
+        return pids >= {str(pid) for pid in worker_pids}
+
+    wait_for(heartbeats_from_workers, timeout_s=30, message="heartbeats from each forked worker")
+    spans = [span for r in peer.accepted() for span in r.spans()]
+    routes = {attributes(span).get("http.route") for span in spans}
+    assert "/ping" in routes
+
+
+def test_bootstrap_lists_instrumentations_for_installed_libraries() -> None:
+    result = subprocess.run([AGENT, "bootstrap"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line for line in result.stdout.splitlines() if line.startswith("opentelemetry-")}
+    assert any(name.startswith("opentelemetry-instrumentation-flask") for name in lines)
+    assert any(name.startswith("opentelemetry-instrumentation-psycopg=") for name in lines)
+    flask_line = next(line for name, line in lines.items() if name.startswith("opentelemetry-instrumentation-flask"))
+    assert " installed " in flask_line
