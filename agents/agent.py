@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import signal
 import threading
 import time
 from typing import Any
@@ -135,7 +136,28 @@ class Agent:
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._after_fork)
         atexit.register(self.shutdown)
+        if settings.flush_on_sigterm:
+            self._flush_on_sigterm()
         return self
+
+    def _flush_on_sigterm(self) -> None:
+        """A process that leaves SIGTERM to the default action dies without running atexit, losing the
+        spans still buffered (the Flask and Django development servers, plain scripts). Only there the
+        agent flushes first (briefly), then lets the default action end the process as before. A server
+        that handles SIGTERM itself (gunicorn, uvicorn) replaces this and exits through atexit."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return
+
+        def flush_then_terminate(signum: int, _frame: Any) -> None:
+            try:
+                self.shutdown(timeout_s=3.0)
+            finally:
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+
+        signal.signal(signal.SIGTERM, flush_then_terminate)
 
     def _after_fork(self) -> None:
         """A forked worker (gunicorn, multiprocessing fork) is a new instance with its own sockets."""

@@ -57,6 +57,7 @@ class AgentSettings:
     instrument: bool = True  # auto-instrument every installed library that has an instrumentation
     disabled_instrumentations: tuple[str, ...] = ()
     service_port: int = 0  # the listening port for service.instance.id; 0 = find it out
+    flush_on_sigterm: bool = True  # flush before a default-handled SIGTERM ends the process
     disabled: bool = False
 
     def __post_init__(self) -> None:

@@ -53,6 +53,19 @@ def test_run_instruments_a_script_without_code_change() -> None:
         assert port == "0" and int(start_ns) > 0 and int(pid) > 0  # a script listens nowhere
 
 
+def test_spans_are_flushed_when_a_default_sigterm_ends_the_process() -> None:
+    with running_peer() as peer:
+        process = subprocess.Popen(
+            [AGENT, "run", "--", sys.executable, "-m", "tests.apps.sqlite_script", "--wait"], cwd=REPO,
+            env=agent_env(peer.url, TRACEHOUSE_SCHEDULE_DELAY_S="60"), stdout=subprocess.PIPE, text=True)
+        assert process.stdout is not None and process.stdout.readline().strip() == "rows 0"
+        assert peer.accepted() == []  # nothing sent yet: the batch waits for its 60 s schedule
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == -signal.SIGTERM  # still ended by the signal, as without the agent
+        statements = {attributes(span).get("db.statement") for r in peer.accepted() for span in r.spans()}
+        assert "SELECT count(*) FROM users WHERE email = ?" in statements
+
+
 def test_bad_setting_prints_one_line_and_the_app_still_runs() -> None:
     with running_peer() as peer:
         result = subprocess.run(
