@@ -175,12 +175,14 @@ def test_heartbeat_and_host_metrics_are_plausible(tracehouse: TraceHouseProcess,
                        message="process.memory.usage")
         expected_rss = psutil.Process(app.pid).memory_info().rss
         assert abs(float(rss[0]["value"]) - expected_rss) <= 0.2 * expected_rss
-        cpu = wait_for(lambda: tracehouse.sql(
-            "SELECT count() AS n, min(Value) AS low, max(Value) AS high FROM otel_metrics_gauge "
-            "WHERE ServiceName = 'metered' AND MetricName = 'system.cpu.utilization'")[0]
-            if int(tracehouse.sql("SELECT count() AS n FROM otel_metrics_gauge WHERE ServiceName = 'metered' "
-                                  "AND MetricName = 'system.cpu.utilization'")[0]["n"]) > 0 else None,
-            timeout_s=30, message="system.cpu.utilization")
+        def cpu_stats() -> dict[str, Any] | None:
+            row = tracehouse.sql(
+                "SELECT count() AS n, min(Value) AS low, max(Value) AS high FROM otel_metrics_gauge "
+                "WHERE ServiceName = 'metered' AND MetricName = 'system.cpu.utilization'")[0]
+            return row if int(row["n"]) > 0 else None
+
+        cpu = wait_for(cpu_stats, timeout_s=30, message="system.cpu.utilization")
+        assert cpu is not None
         assert 0.0 <= float(cpu["low"]) <= float(cpu["high"]) <= 1.0
         heartbeat = wait_for(lambda: latest("otel_metrics_gauge", "tracehouse.agent.heartbeat"), timeout_s=30,
                              message="heartbeat")
