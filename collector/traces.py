@@ -21,6 +21,7 @@ TRACE_COLUMNS: tuple[str, ...] = (
 SPAN_KINDS = ("Unspecified", "Internal", "Server", "Client", "Producer", "Consumer")
 STATUS_CODES = ("Unset", "Ok", "Error")
 _ZERO_TRACE_ID = bytes(16)
+MAX_TIMESTAMP_NS = 2**63 - 1  # DateTime64(9) is stored as Int64 nanoseconds
 _ZERO_SPAN_ID = bytes(8)
 
 
@@ -52,15 +53,15 @@ def decode_traces(request: ExportTraceServiceRequest, limits: DecodeLimits = Dec
                 trace_id = span.trace_id
                 span_id = span.span_id
                 parent_id = span.parent_span_id
-                problem = _id_problem(trace_id, span_id, parent_id)
+                start_ns = span.start_time_unix_nano
+                end_ns = span.end_time_unix_nano
+                problem = _id_problem(trace_id, span_id, parent_id) or _time_problem(start_ns, end_ns)
                 if problem:
                     decoded.rejected += 1
                     decoded.note(f"span {index} ({span.name!r}) rejected: {problem}")
                     continue
                 attrs, dropped = attributes_map(span.attributes, max_attrs)
                 dropped_attrs += dropped
-                start_ns = span.start_time_unix_nano
-                end_ns = span.end_time_unix_nano
                 c_ts.append(start_ns)
                 c_trace.append(trace_id.hex())
                 c_span.append(span_id.hex())
@@ -82,7 +83,7 @@ def decode_traces(request: ExportTraceServiceRequest, limits: DecodeLimits = Dec
                 events = span.events
                 if events:
                     kept = events[: limits.max_events]
-                    c_ev_ts.append([e.time_unix_nano for e in kept])
+                    c_ev_ts.append([min(e.time_unix_nano, MAX_TIMESTAMP_NS) for e in kept])
                     c_ev_name.append([e.name for e in kept])
                     c_ev_attrs.append([attributes_map(e.attributes, max_attrs)[0] for e in kept])
                 else:
@@ -114,4 +115,10 @@ def _id_problem(trace_id: bytes, span_id: bytes, parent_id: bytes) -> str | None
         return f"span_id must be 8 bytes and not all zero, got {len(span_id)} bytes"
     if parent_id and len(parent_id) != 8:
         return f"parent_span_id must be empty or 8 bytes, got {len(parent_id)} bytes"
+    return None
+
+
+def _time_problem(start_ns: int, end_ns: int) -> str | None:
+    if start_ns > MAX_TIMESTAMP_NS or end_ns > MAX_TIMESTAMP_NS:
+        return "start or end time is past the year 2262, beyond what DateTime64(9) holds"
     return None
