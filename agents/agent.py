@@ -131,7 +131,8 @@ class Agent:
         if settings.instrument:
             from tracehouse.agents.instrument import instrument_installed
 
-            self.instrumented = instrument_installed(settings.disabled_instrumentations).instrumented
+            self.instrumented = instrument_installed(
+                settings.disabled_instrumentations, metrics=settings.instrumentation_metrics).instrumented
 
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._after_fork)

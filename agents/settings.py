@@ -56,6 +56,7 @@ class AgentSettings:
     sanitize_db_statement: bool = True  # strip literals from db.statement / db.query.text
     instrument: bool = True  # auto-instrument every installed library that has an instrumentation
     disabled_instrumentations: tuple[str, ...] = ()
+    instrumentation_metrics: bool = False  # the instrumentations' own duration histograms (spans carry it)
     service_port: int = 0  # the listening port for service.instance.id; 0 = find it out
     flush_on_sigterm: bool = True  # flush before a default-handled SIGTERM ends the process
     disabled: bool = False

@@ -114,6 +114,15 @@ def _password(where: str, table: Mapping[str, Any], environ: Mapping[str, str]) 
     return str(table.get("password", ""))
 
 
+def _number(where: str, key: str, raw: Any, kind: type[int] | type[float]) -> Any:
+    if isinstance(raw, bool) or (kind is int and isinstance(raw, float) and not raw.is_integer()):
+        raise ConfigError(f"{where}: {key} must be a number, not {raw!r}")
+    try:
+        return kind(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: {key} must be a number, not {raw!r}") from None
+
+
 def _target(system: str, index: int, table: Any, environ: Mapping[str, str]) -> TargetSettings:
     where = f"[[{system}]] #{index + 1}"
     if not isinstance(table, Mapping):
@@ -136,12 +145,9 @@ def _target(system: str, index: int, table: Any, environ: Mapping[str, str]) -> 
         port_raw = port_raw if port_raw is not None else DEFAULT_PORTS[system]
         url = f"http://{host}:{port_raw}" + ("/nginx_status" if system == "nginx" else "")
     host = host or "127.0.0.1"
-    try:
-        port = int(port_raw if port_raw is not None else DEFAULT_PORTS[system])
-        timeout_s = float(table.get("timeout_s", 5.0))
-        amqp_port = int(table.get("amqp_port", 5672))
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+    port = _number(where, "port", port_raw if port_raw is not None else DEFAULT_PORTS[system], int)
+    timeout_s = _number(where, "timeout_s", table.get("timeout_s", 5.0), float)
+    amqp_port = _number(where, "amqp_port", table.get("amqp_port", 5672), int)
     name = str(table.get("name") or f"{system}:{host}:{port if system != 'rabbitmq' else amqp_port}")
     user = str(table.get("user", table.get("username", DEFAULT_USERS[system])))
     return TargetSettings(system=system, name=name, host=host, port=port, user=user,
@@ -158,14 +164,12 @@ def settings_from_toml(document: Mapping[str, Any], environ: Mapping[str, str] |
     if not isinstance(exporter_table, Mapping):
         raise ConfigError("[exporter] must be a table")
     endpoint = exporter_table.get("endpoint") or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or ExporterSettings.endpoint
-    try:
-        exporter = ExporterSettings(endpoint=str(endpoint),
-                                    interval_s=float(exporter_table.get("interval_s", 10.0)),
-                                    timeout_s=float(exporter_table.get("timeout_s", 5.0)))
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, ConfigError):
-            raise
-        raise ConfigError(f"[exporter]: {exc}") from None
+    unknown = sorted(set(exporter_table) - {"endpoint", "interval_s", "timeout_s"})
+    if unknown:
+        raise ConfigError(f"[exporter]: unknown setting(s) {', '.join(unknown)}")
+    exporter = ExporterSettings(endpoint=str(endpoint),
+                                interval_s=_number("[exporter]", "interval_s", exporter_table.get("interval_s", 10.0), float),
+                                timeout_s=_number("[exporter]", "timeout_s", exporter_table.get("timeout_s", 5.0), float))
     targets: list[TargetSettings] = []
     for system in SYSTEMS:
         tables = document.get(system, [])
