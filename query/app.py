@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -12,13 +13,13 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+
+from tracehouse import storage
 from tracehouse.query.rollup import EdgeRollup
 from tracehouse.query.routers import db, dependencies, latency, services, top, traces
 from tracehouse.query.settings import QuerySettings, load_query_settings
 from tracehouse.query.store import StorePool, StoreUnavailable
 from tracehouse.query.timerange import BadParameter
-
-from tracehouse import storage
 from tracehouse.settings import StoreSettings
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ def create_app(store: StoreSettings, toml: dict[str, Any], *, settings: QuerySet
             yield
         finally:
             rollup.shutdown()
+            app.state.query_executor.shutdown(wait=True, cancel_futures=True)
             app.state.store.close()
 
     app = FastAPI(
@@ -56,6 +58,7 @@ def create_app(store: StoreSettings, toml: dict[str, Any], *, settings: QuerySet
         lifespan=lifespan,
     )
     app.state.store = StorePool(dsn)
+    app.state.query_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tracehouse-query")
     app.state.query_settings = query_settings
     app.state.edge_rollup = rollup
     for router in ROUTERS:

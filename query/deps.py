@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Annotated, TypeVar
 
+from clickhouse_connect.driver.client import Client
 from fastapi import Depends, Query, Request
+
 from tracehouse.query.settings import QuerySettings
+from tracehouse.query.store import StorePool
 from tracehouse.query.timerange import TimeWindow, window
 
 
@@ -28,3 +33,25 @@ def get_window(
 
 
 Window = Annotated[TimeWindow, Depends(get_window)]
+
+
+T = TypeVar("T")
+
+
+class Concurrent:
+    """Runs a reader on another worker thread with that thread's own client, so that two
+    independent queries of one request run at the same time."""
+
+    def __init__(self, executor: ThreadPoolExecutor, pool: StorePool) -> None:
+        self._executor = executor
+        self._pool = pool
+
+    def submit(self, reader: Callable[[Client], T]) -> Future[T]:
+        return self._executor.submit(lambda: reader(self._pool.client()))
+
+
+def get_concurrent(request: Request) -> Concurrent:
+    return Concurrent(request.app.state.query_executor, request.app.state.store)
+
+
+Parallel = Annotated[Concurrent, Depends(get_concurrent)]

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
+
 from tracehouse.query.analysis.graph import (
     CycleSearch,
     SpanRef,
@@ -50,7 +51,7 @@ class EdgeSet:
     edges: list[EdgeStats]
     incoming: dict[str, EdgeStats]  # per target: everything that calls it
     source: str  # "raw" or "rollup"
-    watermark_ms: int | None = None
+    complete_until_ms: int | None = None  # None: complete through the window's end
 
 
 def _stats(row: dict[str, Any]) -> EdgeStats:
@@ -63,41 +64,75 @@ def _stats(row: dict[str, Any]) -> EdgeStats:
     )
 
 
-def pair_query(client: Client, settings: QuerySettings, window: TimeWindow) -> tuple[PairQuery, str, int | None]:
-    """Which span pairs to read raw: all of the window when it is small, else the tail past the
-    rollup job's watermark."""
+NO_PAIRS = PairQuery(0, 0, 0, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class PairPlan:
+    """Which span pairs a request joins from raw spans, and how far the answer is complete."""
+
+    pairs: PairQuery
+    mode: str  # "raw": the whole window from raw spans; "rollup": rollup plus (maybe) the raw tail
+    complete_until_ms: int | None  # None: complete through the window's end
+
+
+def plan_pairs(client: Client, settings: QuerySettings, window: TimeWindow) -> PairPlan:
+    """Small windows are joined exactly from raw spans. Longer ones read the rollup, plus the pairs
+    past the rollup job's watermark when there are few enough spans there to join quickly;
+    otherwise the answer is complete up to the watermark (at most lateness + interval ago)."""
     gap_ns = settings.max_pair_gap_s * NS_PER_S
+    everything = PairQuery(window.start_ns, window.end_ns, window.start_ns - gap_ns, window.end_ns + gap_ns,
+                           0, MAX_NS)
     if window.seconds <= settings.exact_window_s:
-        return PairQuery(window.start_ns, window.end_ns, window.start_ns - gap_ns, window.end_ns + gap_ns,
-                         0, MAX_NS), "raw", None
+        return PairPlan(everything, "raw", None)
     mark_ms = watermark_ms(client)
-    if mark_ms is None:
-        return PairQuery(window.start_ns, window.end_ns, window.start_ns - gap_ns, window.end_ns + gap_ns,
-                         0, MAX_NS), "rollup", None
-    mark_ns = mark_ms * NS_PER_MS
-    return PairQuery(max(window.start_ns, mark_ns - gap_ns), window.end_ns, mark_ns - gap_ns,
-                     window.end_ns + gap_ns, mark_ns, MAX_NS), "rollup", mark_ms
+    mark_ns = mark_ms * NS_PER_MS if mark_ms is not None else window.start_ns
+    if mark_ns >= window.end_ns + gap_ns:
+        return PairPlan(NO_PAIRS, "rollup", None)
+    tail = (PairQuery(max(window.start_ns, mark_ns - gap_ns), window.end_ns, mark_ns - gap_ns,
+                      window.end_ns + gap_ns, mark_ns, MAX_NS) if mark_ms is not None else everything)
+    since_s = max(tail.child_from_ns, 0) // NS_PER_S
+    rows = fetch(client, sql("spans_since"), {"since_s": since_s - since_s % 60,
+                                               "end_s": -(-window.end_ns // NS_PER_S)})
+    if int(rows[0]["spans"] or 0) <= settings.raw_tail_max_spans:
+        return PairPlan(tail, "rollup", None)
+    return PairPlan(NO_PAIRS, "rollup", mark_ms if mark_ms is not None else window.start_ns // NS_PER_MS)
 
 
 def load_edges(client: Client, settings: QuerySettings, window: TimeWindow) -> EdgeSet:
-    pairs, mode, mark_ms = pair_query(client, settings, window)
-    parameters: dict[str, Any] = dict(pairs.parameters())
-    if mode == "raw":
+    plan = plan_pairs(client, settings, window)
+    parameters: dict[str, Any] = dict(plan.pairs.parameters())
+    if plan.mode == "raw":
         parameters.update(start_ns=window.start_ns, end_ns=window.end_ns)
         rows = fetch(client, sql("edges_raw"), parameters)
     else:
         parameters.update(seconds_params(window.start_ns, window.end_ns))
-        rows = fetch(client, sql("edges_rollup"), parameters)
-    edges: list[EdgeStats] = []
-    incoming: dict[str, EdgeStats] = {}
-    for row in rows:
-        stats = _stats(row)
-        if stats.source_kind == "":
-            incoming[stats.target] = stats
-        else:
-            edges.append(stats)
-    edges.sort(key=lambda e: (e.source, e.target))
-    return EdgeSet(edges, incoming, mode, mark_ms)
+        rows = fetch(client, sql("edges_rollup_only" if plan.pairs == NO_PAIRS else "edges_rollup"), parameters)
+    edges = sorted((_stats(row) for row in rows), key=lambda e: (e.source, e.target))
+    incoming = backend_nodes(client, edges, window)
+    return EdgeSet(edges, incoming, plan.mode, plan.complete_until_ms)
+
+
+def backend_nodes(client: Client, edges: list[EdgeStats], window: TimeWindow) -> dict[str, EdgeStats]:
+    """Per database or broker node, what all its callers saw: the edge itself when it has one
+    caller, else the callers' rollup rows merged (percentiles at minute resolution)."""
+    callers: dict[str, list[EdgeStats]] = defaultdict(list)
+    for edge in edges:
+        if edge.target_kind != "service":
+            callers[edge.target].append(edge)
+    incoming = {target: into[0] for target, into in callers.items() if len(into) == 1}
+    shared = sorted(target for target, into in callers.items() if len(into) > 1)
+    if shared:
+        rows = fetch(client, sql("backend_nodes"), {**seconds_params(window.start_ns, window.end_ns),
+                                                    "targets": shared})
+        merged = {row["target"]: row for row in rows}
+        for target in shared:
+            into = callers[target]
+            q = list(merged[target]["quantiles"]) + [None] * 3 if target in merged else [None] * 3
+            incoming[target] = EdgeStats("", "", target, into[0].target_kind, sum(e.calls for e in into),
+                                         sum(e.errors for e in into), sum(e.total_ns for e in into),
+                                         ms(q[0]), ms(q[1]), ms(q[2]), ())
+    return incoming
 
 
 @dataclass(frozen=True)
@@ -114,13 +149,21 @@ class ServiceStats:
 
 
 def load_services(client: Client, window: TimeWindow) -> list[ServiceStats]:
-    rows = fetch(client, sql("services"), seconds_params(window.start_ns, window.end_ns))
+    """Every service with spans in the window; numbers of its entry spans, or of all its spans
+    when it has no entry spans (a batch job that only calls out)."""
+    bounds = seconds_params(window.start_ns, window.end_ns)
+    rows = fetch(client, sql("services"), bounds)
+    without_entry = [row["service"] for row in rows if int(row["entry_calls"]) == 0]
+    span_quantiles = {}
+    if without_entry:
+        span_quantiles = {r["service"]: r["quantiles"] for r in
+                          fetch(client, sql("service_span_quantiles"), {**bounds, "services": without_entry})}
     out = []
     for row in rows:
         entry = int(row["entry_calls"]) > 0
         calls = int(row["entry_calls"] if entry else row["span_calls"])
         errors = int(row["entry_errors"] if entry else row["span_errors"])
-        quantiles = list(row["entry_quantiles"] if entry else row["span_quantiles"]) + [None, None, None]
+        quantiles = list(row["entry_quantiles"] if entry else span_quantiles.get(row["service"], [])) + [None] * 3
         out.append(ServiceStats(row["service"], calls, errors, ms(quantiles[0]), ms(quantiles[1]),
                                 ms(quantiles[2]), int(row["operations"]), tuple(sorted(row["instances"])),
                                 tuple(sorted(row["versions"]))))
@@ -132,6 +175,7 @@ class Graph:
     nodes: list[dict[str, Any]]
     edges: list[EdgeStats]
     source: str
+    complete_until_ms: int | None
 
 
 def build_graph(services: list[ServiceStats], edge_set: EdgeSet) -> Graph:
@@ -155,7 +199,7 @@ def build_graph(services: list[ServiceStats], edge_set: EdgeSet) -> Graph:
                       "errors": incoming.errors if incoming else 0,
                       "p50_ms": incoming.p50_ms if incoming else None,
                       "p99_ms": incoming.p99_ms if incoming else None})
-    return Graph(nodes, edge_set.edges, edge_set.source)
+    return Graph(nodes, edge_set.edges, edge_set.source, edge_set.complete_until_ms)
 
 
 def service_edges(edges: list[EdgeStats]) -> list[EdgeStats]:
@@ -198,9 +242,9 @@ class TraceCycles:
 def find_trace_cycles(client: Client, settings: QuerySettings, window: TimeWindow, *,
                       max_examples: int = 5) -> TraceCycles:
     """Traces in the window whose call path re-enters a service, grouped by service path."""
-    pairs, mode, _ = pair_query(client, settings, window)
-    parameters: dict[str, Any] = dict(pairs.parameters())
-    if mode == "raw":
+    plan = plan_pairs(client, settings, window)
+    parameters: dict[str, Any] = dict(plan.pairs.parameters())
+    if plan.mode == "raw":
         parameters.update(links_start_s=0, links_end_s=0)
     else:
         bounds = seconds_params(window.start_ns, window.end_ns)

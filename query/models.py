@@ -149,6 +149,9 @@ class Dependencies(Window):
     edges: list[GraphEdge]
     cycles: list[ServiceCycle]
     source: Literal["raw", "rollup"] = Field(description="raw spans (small windows) or rollups")
+    complete_until: str | None = Field(
+        description="service-to-service edges are complete up to this time; null: through `end`. Set when "
+                    "the spans past the edge rollup are too many to join at request time")
 
 
 class CycleReport(Window):

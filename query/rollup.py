@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from clickhouse_connect.driver.client import Client
+
 from tracehouse.query.rows import fetch
 from tracehouse.query.settings import QuerySettings
 from tracehouse.query.sqlfiles import sql

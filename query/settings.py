@@ -17,6 +17,7 @@ class QuerySettings:
     rollup_max_window_s: int = 600  # catching up processes at most this much span time per INSERT
     max_pair_gap_s: int = 900  # parent and child spans start and end within this of each other
     exact_window_s: int = 900  # windows up to this long are answered exactly from raw spans
+    raw_tail_max_spans: int = 250_000  # longer windows join the spans past the rollup only if this few
     default_window_s: int = 3600  # list endpoints without start/end cover the last this many seconds
     max_cycles: int = 500  # elementary cycles enumerated at most (a dense graph cannot hang the server)
     cycle_trace_limit: int = 2000  # traces checked at most for per-trace service re-entry
@@ -29,6 +30,7 @@ class QuerySettings:
                 "rollup_max_window_s must be at least rollup_interval_s")
         require(self.max_pair_gap_s >= 1, "max_pair_gap_s must be at least 1 second")
         require(self.exact_window_s >= 0, "exact_window_s must be 0 or more seconds")
+        require(self.raw_tail_max_spans >= 0, "raw_tail_max_spans must be 0 or more")
         require(self.default_window_s >= 1, "default_window_s must be at least 1 second")
         require(self.max_cycles >= 1, "max_cycles must be at least 1")
         require(self.cycle_trace_limit >= 1, "cycle_trace_limit must be at least 1")

@@ -6,6 +6,7 @@ from collections import defaultdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+
 from tracehouse.query.analysis.nplusone import StatementRun, find_n_plus_one
 from tracehouse.query.analysis.percentiles import error_rate, ms
 from tracehouse.query.deps import Settings, Window

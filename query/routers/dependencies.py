@@ -7,11 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse, Response
+
 from tracehouse.query.analysis.graph import to_dot
-from tracehouse.query.deps import Settings, Window
+from tracehouse.query.deps import Parallel, Settings, Window
 from tracehouse.query.graphs import build_graph, find_cycles, find_trace_cycles, load_edges, load_services
 from tracehouse.query.models import CycleReport, Dependencies, GraphEdge, GraphNode, ServiceCycle, TraceCycle
-from tracehouse.query.routers.common import window_fields
+from tracehouse.query.routers.common import rfc3339_ns, window_fields
 from tracehouse.query.store import Store
 
 router = APIRouter(tags=["dependencies"])
@@ -27,9 +28,11 @@ class GraphFormat(StrEnum):
     responses={200: {"content": {"text/vnd.graphviz": {"schema": {"type": "string"}}},
                      "description": "the graph as JSON, or as Graphviz DOT with format=dot"}},
 )
-def dependencies(client: Store, settings: Settings, window: Window,
+def dependencies(client: Store, settings: Settings, window: Window, parallel: Parallel,
                  format: Annotated[GraphFormat, Query(description="json or dot")] = GraphFormat.json) -> Any:
-    graph = build_graph(load_services(client, window), load_edges(client, settings, window))
+    services = parallel.submit(lambda other: load_services(other, window))
+    edge_set = load_edges(client, settings, window)
+    graph = build_graph(services.result(), edge_set)
     edges = [GraphEdge(source=e.source, target=e.target, calls=e.calls, errors=e.errors, error_rate=e.error_rate,
                        p50_ms=e.p50_ms, p95_ms=e.p95_ms, p99_ms=e.p99_ms) for e in graph.edges]
     nodes = [GraphNode(**node) for node in graph.nodes]
@@ -38,7 +41,9 @@ def dependencies(client: Store, settings: Settings, window: Window,
                                  media_type="text/vnd.graphviz")
     cycles = find_cycles(graph.edges, settings.max_cycles)
     return Dependencies(**window_fields(window), nodes=nodes, edges=edges,
-                        cycles=[ServiceCycle(**c) for c in cycles.cycles], source=graph.source)
+                        cycles=[ServiceCycle(**c) for c in cycles.cycles], source=graph.source,
+                        complete_until=None if graph.complete_until_ms is None
+                        else rfc3339_ns(graph.complete_until_ms * 1_000_000))
 
 
 @router.get("/dependencies/cycles", response_model=CycleReport,

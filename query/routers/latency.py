@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+
 from tracehouse.query.analysis.percentiles import SKETCH_RELATIVE_ACCURACY, histogram, ms
 from tracehouse.query.deps import Window
 from tracehouse.query.models import Latency, LatencyBucket, LatencyPoint

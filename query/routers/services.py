@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path
+
 from tracehouse.query.analysis.percentiles import error_rate, ms
 from tracehouse.query.deps import Window
 from tracehouse.query.graphs import load_services

@@ -6,6 +6,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+
 from tracehouse.query.analysis.percentiles import error_rate, ms
 from tracehouse.query.analysis.ranking import top_n
 from tracehouse.query.deps import Settings, Window

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query
+
 from tracehouse.query.deps import Window
 from tracehouse.query.models import SpanDetail, SpanEvent, SpanLink, TraceDetail, TraceList, TraceSummary
 from tracehouse.query.routers.common import rfc3339_ns, window_fields

@@ -21,5 +21,4 @@ FROM (
       AND SpanKind IN ('Client', 'Producer', 'SPAN_KIND_CLIENT', 'SPAN_KIND_PRODUCER')
       AND (SpanAttributes['db.system'] != '' OR SpanAttributes['db.system.name'] != '' OR SpanAttributes['messaging.system'] != '')
 )
--- Per edge, and per target (rows with an empty source_kind), which gives backend nodes their numbers.
-GROUP BY GROUPING SETS ((Source, SourceKind, Target, TargetKind), (Target, TargetKind))
+GROUP BY Source, SourceKind, Target, TargetKind

@@ -23,5 +23,4 @@ FROM (
     FROM (/*SPAN_PAIRS*/)
     GROUP BY Source, SourceKind, Target
 )
--- Per edge, and per target (rows with an empty source_kind), which gives backend nodes their numbers.
-GROUP BY GROUPING SETS ((Source, SourceKind, Target, TargetKind), (Target, TargetKind))
+GROUP BY Source, SourceKind, Target, TargetKind

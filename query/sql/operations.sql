@@ -7,7 +7,7 @@ SELECT
     quantilesDDMerge(0.01, 0.5, 0.95, 0.99)(DurationSketch) AS quantiles,
     sum(DurationSumNs) AS total_ns
 FROM tracehouse_red_1m
-WHERE ServiceName = {service:String}
-  AND Minute >= toDateTime({start_s:Int64}) AND Minute < toDateTime({end_s:Int64})
+WHERE Minute >= toDateTime({start_s:Int64}) AND Minute < toDateTime({end_s:Int64})
+  AND ServiceName = {service:String}
 GROUP BY SpanName, SpanKind
 ORDER BY operation, span_kind
