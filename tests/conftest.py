@@ -49,9 +49,7 @@ def server_store_dsn(tmp_path: os.PathLike[str]) -> Iterator[str]:
     database = f"t_{uuid.uuid4().hex[:12]}"
     admin = storage.connect(SERVER_URL)
     admin.command(f"CREATE DATABASE {database}")
-    base = SERVER_URL.rstrip("/")
-    parsed_path = base.split("://", 1)[1]
-    yield (base.rsplit("/", 1)[0] if "/" in parsed_path else base) + "/" + database
+    yield _with_database(SERVER_URL, database)
     admin.command(f"DROP DATABASE IF EXISTS {database} SYNC")
     admin.close()
 
@@ -64,3 +62,32 @@ def tracehouse(server_store_dsn: str, tmp_path: os.PathLike[str]) -> Iterator[Tr
         yield process
     finally:
         process.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_tracehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TraceHouseProcess]:
+    """One `tracehouse up` for a whole test module, for tests that only add data and read their own back."""
+    directory = tmp_path_factory.mktemp("tracehouse-shared")
+    if SERVER_URL:
+        database = f"t_{uuid.uuid4().hex[:12]}"
+        admin = storage.connect(SERVER_URL)
+        admin.command(f"CREATE DATABASE {database}")
+        dsn = _with_database(SERVER_URL, database)
+    else:
+        dsn = storage.dsn_for_data_path(directory / "data")
+    process = start_tracehouse(dsn, log_path=str(directory / "tracehouse.log"))
+    try:
+        yield process
+    finally:
+        process.stop()
+        if SERVER_URL:
+            admin.command(f"DROP DATABASE IF EXISTS {database} SYNC")
+            admin.close()
+
+
+def _with_database(url: str, database: str) -> str:
+    """`url` with its database path replaced by `database` (query string kept)."""
+    from urllib.parse import urlparse, urlunparse
+
+    parsed = urlparse(url)
+    return urlunparse(parsed._replace(path="/" + database))
