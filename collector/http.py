@@ -40,7 +40,7 @@ async def read_body(request: Request, limit_bytes: int) -> bytes:
     """The request body, gunzipped when so encoded; BodyTooLarge past `limit_bytes` either way."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit_bytes:
-        raise BodyTooLarge(f"body of {declared} bytes is over the limit of {limit_bytes}")
+        raise BodyTooLarge(f"body of {declared} bytes is over the limit of {limit_bytes} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
