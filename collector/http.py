@@ -6,30 +6,21 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable
 
-from google.protobuf.message import DecodeError as ProtobufDecodeError
 from google.protobuf.message import Message
 from google.rpc.status_pb2 import Status
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceRequest,
-    ExportMetricsServiceResponse,
-)
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from tracehouse.collector.batch import Decoded
+from tracehouse.collector.decode import JSON, PROTOBUF, decode_body
 from tracehouse.collector.health import Health
 from tracehouse.collector.ingest import Failure, Ingest
-from tracehouse.collector.otlp_json import DecodeError, parse_metrics_json, parse_trace_json, response_json
+from tracehouse.collector.otlp_json import DecodeError, response_json
 from tracehouse.collector.zipkin import decode_zipkin
-
-PROTOBUF = "application/x-protobuf"
-JSON = "application/json"
 
 
 class BodyTooLarge(Exception):
@@ -92,30 +83,26 @@ class OtlpHttpReceiver:
         ])
 
     async def traces(self, request: Request) -> Response:
-        def partial(decoded: Decoded) -> Message:
+        def respond(decoded: Decoded) -> Message:
             response = ExportTraceServiceResponse()
             if decoded.rejected or decoded.messages:
                 response.partial_success.rejected_spans = decoded.rejected
                 response.partial_success.error_message = decoded.error_message
             return response
 
-        return await self._export(request, "traces", ExportTraceServiceRequest, parse_trace_json,
-                                  self.ingest.decode_traces, partial)
+        return await self._export(request, "traces", respond)
 
     async def metrics(self, request: Request) -> Response:
-        def partial(decoded: Decoded) -> Message:
+        def respond(decoded: Decoded) -> Message:
             response = ExportMetricsServiceResponse()
             if decoded.rejected or decoded.messages:
                 response.partial_success.rejected_data_points = decoded.rejected
                 response.partial_success.error_message = decoded.error_message
             return response
 
-        return await self._export(request, "metrics", ExportMetricsServiceRequest, parse_metrics_json,
-                                  self.ingest.decode_metrics, partial)
+        return await self._export(request, "metrics", respond)
 
-    async def _export(self, request: Request, signal: str, message_type: type[Message],
-                      parse_json: Callable[[bytes, type[Message]], Message],
-                      decode: Callable[[Message], Decoded], respond: Callable[[Decoded], Message]) -> Response:
+    async def _export(self, request: Request, signal: str, respond: Callable[[Decoded], Message]) -> Response:
         media_type = _media_type(request)
         if media_type not in (PROTOBUF, JSON):
             return _status_response(415, f"Content-Type must be {PROTOBUF} or {JSON}, not {media_type or 'missing'!r}",
@@ -129,18 +116,8 @@ class OtlpHttpReceiver:
         except DecodeError as exc:
             return _status_response(400, str(exc), media_type)
 
-        def parse_and_decode() -> Decoded:
-            if media_type == JSON:
-                message = parse_json(body, message_type)
-            else:
-                message = message_type()
-                try:
-                    message.ParseFromString(body)
-                except (ProtobufDecodeError, RuntimeError, ValueError) as exc:
-                    raise DecodeError(f"body is not a valid protobuf {message_type.__name__}: {exc}") from None
-            return decode(message)
-
-        outcome = await self.ingest.store("otlp_http", signal, parse_and_decode)
+        outcome = await self.ingest.store("otlp_http", signal,
+                                          lambda: decode_body(body, media_type, signal, self.ingest.limits))
         if isinstance(outcome, Failure):
             retry = self.ingest.settings.retry_after_s if outcome.retryable else None
             return _status_response(outcome.http_status, outcome.message, media_type, retry)

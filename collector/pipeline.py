@@ -9,6 +9,7 @@ A request's `consume()` returns only once every row of it is in ClickHouse, so a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -75,10 +76,8 @@ class Writer:
             with self._lock:
                 if client in self._clients:
                     self._clients.remove(client)
-            try:
+            with contextlib.suppress(Exception):  # a broken client may not close cleanly
                 client.close()
-            except Exception:  # noqa: BLE001,S110 - a broken client may not close cleanly
-                pass
 
     def ensure_schema(self) -> None:
         if self._schema_ready:
@@ -113,10 +112,8 @@ class Writer:
         self.executor.shutdown(wait=True)
         with self._lock:
             for client in self._clients:
-                try:
+                with contextlib.suppress(Exception):
                     client.close()
-                except Exception:  # noqa: BLE001,S110
-                    pass
             self._clients.clear()
 
 

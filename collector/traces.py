@@ -32,7 +32,10 @@ class DecodeLimits:
     max_links: int = 1024
 
 
-def decode_traces(request: ExportTraceServiceRequest, limits: DecodeLimits = DecodeLimits()) -> Decoded:
+DEFAULT_LIMITS = DecodeLimits()
+
+
+def decode_traces(request: ExportTraceServiceRequest, limits: DecodeLimits = DEFAULT_LIMITS) -> Decoded:
     """Flattens resource -> scope -> span into columns. Spans with invalid ids are rejected one by
     one (counted for partial_success); everything else in the request is kept."""
     decoded = Decoded()
