@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import plotly.graph_objects as go
+
+from tests.test_ui_models import DEPENDENCIES, T0_NS, TRACE
 from tracehouse.ui import figures
 from tracehouse.ui.graph import parse_graph
 from tracehouse.ui.render import figure_html
 from tracehouse.ui.tracemodel import build_trace
-
-from tests.test_ui_models import DEPENDENCIES, T0_NS, TRACE
 
 T0_MS = T0_NS // 1_000_000
 

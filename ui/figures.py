@@ -14,6 +14,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+
 from tracehouse.ui.data import error_rate, first, fmt_ms, fmt_pct, num, rows, text, to_datetime
 from tracehouse.ui.graph import ServiceGraph, edge_width_px, node_size_px
 from tracehouse.ui.tracemodel import Trace
@@ -317,7 +318,7 @@ def edge_bend(x0: float, x1: float, has_reverse: bool) -> float:
         return 0.12 if has_reverse else 0.0
     if span > 1:
         return 0.18
-    return 0.22 if span < 0 else 0.35
+    return 0.4 if span < 0 else 0.35
 
 
 def edge_curve(x0: float, y0: float, x1: float, y1: float, bend: float, samples: int = 21) -> list[tuple[float, float]]:
@@ -533,7 +534,8 @@ def correlated_panels(data: Any, *, service: str, max_panels: int = 8) -> go.Fig
                         subplot_titles=[_esc(title) for title, _, _ in panels])
     for index, (title, values, color) in enumerate(panels, start=1):
         ys = [float(v) if _is_number(v) else None for v in values[:len(times)]]
-        fig.add_trace(go.Scatter(x=times[:len(ys)], y=ys, mode="lines", name=title, line={"color": color},
+        fig.add_trace(go.Scatter(x=times[:len(ys)], y=ys, mode="lines+markers", name=title, line={"color": color},
+                                 marker={"size": 4},
                                  connectgaps=False, hovertemplate="%{y:.3g}<extra></extra>"), row=index, col=1)
     fig.update_annotations(font={"size": 12}, x=0.0, xanchor="left")
     return _base_layout(fig, height=80 + 120 * len(panels), showlegend=False, hovermode="x unified")

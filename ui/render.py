@@ -7,6 +7,7 @@ import itertools
 import plotly.graph_objects as go
 import plotly.io as pio
 from markupsafe import Markup
+
 from tracehouse.ui.figures import PLOT_CONFIG
 
 _ids = itertools.count(1)

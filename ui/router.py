@@ -21,6 +21,7 @@ import plotly
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+
 from tracehouse.ui import figures, forms
 from tracehouse.ui.api import ApiClient, ApiResult
 from tracehouse.ui.data import (
@@ -222,7 +223,9 @@ async def service_page(request: Request, service: str) -> HTMLResponse:
             correlated = None
             correlated_note = corr_r.error
         charts = {
-            "red": figure_html(figures.red_charts(figures.latency_series(latency)), name="red")
+            "red": figure_html(figures.red_charts(figures.latency_series(latency),
+                                                  interval_s=num(latency, "step_s") if isinstance(latency, Mapping)
+                                                  else None), name="red")
             if latency is not None else None,
             "histogram": figure_html(figures.latency_histogram(latency), name="histogram")
             if latency is not None else None,
@@ -309,8 +312,10 @@ async def top_page(request: Request) -> HTMLResponse:
                                           for _, query, _ in TOP_TABLES))
         tables = []
         for (title, query, metric), result in zip(TOP_TABLES, results, strict=True):
-            tables.append({"title": title, "metric": metric, "entity": query["entity"],
-                           "rows": rows(result.data, "items", "top", "rows") if result.ok else [],
+            ranked = rows(result.data, "items", "top", "rows") if result.ok else []
+            if metric in ("errors", "error_rate"):  # a ranking of things that never failed says nothing
+                ranked = [r for r in ranked if (num(r, metric, "value") or 0) > 0]
+            tables.append({"title": title, "metric": metric, "entity": query["entity"], "rows": ranked,
                            "error": result.error})
         return page.render("top.html", tables=tables, n=n, agent_hint=AGENT_HINT)
     return await run_page(request, "top", "TOP-N", build)

@@ -1,0 +1,341 @@
+"""The dashboard in a real browser (Debian's chromium, headless, driven by Selenium) against a real
+`tracehouse up`, with spans sent through its collector by the real OpenTelemetry SDK.
+
+Screenshots go to test-artifacts/ui/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pytest
+
+from tests.support import TraceHouseProcess, wait_for
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "ui"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)),
+                       reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)"),
+]
+
+SERVICES = ("frontend", "checkout", "payments", "inventory")
+CYCLE = ("checkout", "payments", "inventory")
+SPANS_PER_TRACE = 10
+TRACE_COUNT = 6
+
+
+# --- browser -------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="tracehouse-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 f"--user-data-dir={profile}", "--window-size=1400,1000"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def console_errors(driver: Any) -> list[str]:
+    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def open_page(driver: Any, url: str, shot: str | None = None, *, status_error: bool = False) -> None:
+    """Loads a page, waits until every figure is drawn, checks the console, saves a screenshot.
+    With `status_error`, the page itself is expected to answer 4xx (the browser logs that)."""
+    driver.get(url)
+    wait_for(lambda: driver.execute_script("return document.readyState") == "complete", timeout_s=30,
+             message=f"{url} to load")
+    wait_for(lambda: driver.execute_script(
+        "return Array.from(document.querySelectorAll('.plotly-graph-div'))"
+        ".every(d => d.classList.contains('js-plotly-plot') && d._fullLayout)"), timeout_s=30,
+        message=f"the figures of {url} to render")
+    errors = console_errors(driver)
+    if status_error:
+        errors = [e for e in errors if not (e.startswith(f"{url} - Failed to load resource") and "status of 4" in e)]
+    if shot:
+        screenshot(driver, shot)
+    assert errors == [], f"JavaScript console errors on {url}: {errors}"
+
+
+def screenshot(driver: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    height = int(driver.execute_script("return document.documentElement.scrollHeight"))
+    driver.set_window_size(1400, max(800, min(height, 6000)))
+    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+    driver.set_window_size(1400, 1000)
+
+
+def page_errors(driver: Any) -> list[str]:
+    from selenium.webdriver.common.by import By
+
+    return [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".msg.error")]
+
+
+# --- seeding with the real OpenTelemetry SDK -----------------------------------------------------------
+
+@dataclass
+class Hop:
+    service: str
+    name: str
+    kind: str  # "server" | "client"
+    start_ms: float
+    end_ms: float
+    children: tuple[Hop, ...] = ()
+    attributes: dict[str, str] | None = None
+    error: bool = False
+
+
+def checkout_trace(index: int) -> Hop:
+    """frontend → checkout → (postgresql) → payments → inventory → checkout: ten spans, one cycle."""
+    k = 1.0 + 0.5 * index  # each trace a different length, so the scatter points are apart
+    return Hop("frontend", "GET /checkout", "server", 0, 100 * k, (
+        Hop("frontend", "POST /checkout", "client", 2 * k, 95 * k, (
+            Hop("checkout", "POST /checkout", "server", 5 * k, 90 * k, (
+                Hop("checkout", "SELECT shop", "client", 8 * k, 14 * k, attributes={
+                    "db.system": "postgresql", "db.name": "shop", "server.address": "127.0.0.1",
+                    "db.statement": f"SELECT * FROM orders WHERE id = {index + 1}"}),
+                Hop("checkout", "POST /charge", "client", 15 * k, 85 * k, (
+                    Hop("payments", "POST /charge", "server", 18 * k, 80 * k, (
+                        Hop("payments", "POST /reserve", "client", 20 * k, 70 * k, (
+                            Hop("inventory", "POST /reserve", "server", 22 * k, 68 * k, (
+                                Hop("inventory", "GET /stock", "client", 25 * k, 60 * k, (
+                                    Hop("checkout", "GET /stock", "server", 27 * k, 58 * k),
+                                )),
+                            )),
+                        )),
+                    ), error=index % 3 == 0),
+                )),
+            )),
+        )),
+    ))
+
+
+def seed(otlp_http_url: str, now_ns: int) -> list[str]:
+    """Sends TRACE_COUNT traces, one provider (and `service.name`) per service; returns their trace ids."""
+    from opentelemetry import trace as trace_api
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.trace import SpanKind, Status, StatusCode
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    propagator = TraceContextTextMapPropagator()
+    providers = {}
+    for name in SERVICES:
+        provider = TracerProvider(resource=Resource.create({
+            "service.name": name, "service.instance.id": f"{name}-1", "service.version": "1.4.2"}))
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{otlp_http_url}/v1/traces")))
+        providers[name] = provider
+
+    def emit(hop: Hop, parent_context: Any, t0_ns: int) -> Any:
+        tracer = providers[hop.service].get_tracer("tests.ui")
+        span = tracer.start_span(hop.name, context=parent_context,
+                                 kind=SpanKind.SERVER if hop.kind == "server" else SpanKind.CLIENT,
+                                 start_time=t0_ns + int(hop.start_ms * 1e6), attributes=hop.attributes or {})
+        if hop.error:
+            span.set_status(Status(StatusCode.ERROR, "card declined"))
+        # Across services the context travels as W3C traceparent headers, as over HTTP.
+        carrier: dict[str, str] = {}
+        propagator.inject(carrier, context=trace_api.set_span_in_context(span))
+        for child in hop.children:
+            emit(child, propagator.extract(carrier), t0_ns)
+        span.end(end_time=t0_ns + int(hop.end_ms * 1e6))
+        return span
+
+    trace_ids = []
+    for index in range(TRACE_COUNT):
+        t0_ns = now_ns - (TRACE_COUNT - index) * 30_000_000_000  # one every 30 s over the last few minutes
+        root = emit(checkout_trace(index), None, t0_ns)
+        trace_ids.append(f"{root.get_span_context().trace_id:032x}")
+    for provider in providers.values():
+        assert provider.force_flush(30_000)
+        provider.shutdown()
+    return trace_ids
+
+
+def api_get(process: TraceHouseProcess, path: str, **params: Any) -> Any:
+    response = httpx.get(f"{process.api_url}/api/v1/{path}", params=params, timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def wait_until_queryable(process: TraceHouseProcess, trace_ids: list[str]) -> None:
+    def services_seen() -> bool:
+        names = {s["name"] for s in api_get(process, "services", start=str(since_ms))["services"]}
+        return names == set(SERVICES)
+
+    def traces_seen() -> bool:
+        found = {t["trace_id"] for t in api_get(process, "traces", start=str(since_ms), limit=100)["traces"]}
+        return set(trace_ids) <= found
+
+    def cycle_seen() -> bool:
+        cycles = api_get(process, "dependencies", start=str(since_ms))["cycles"]
+        return any(set(c["services"]) == set(CYCLE) for c in cycles)
+
+    since_ms = int(time.time() * 1000) - 15 * 60 * 1000
+    wait_for(services_seen, timeout_s=120, interval_s=1, message="the seeded services in /api/v1/services")
+    wait_for(traces_seen, timeout_s=120, interval_s=1, message="the seeded traces in /api/v1/traces")
+    wait_for(cycle_seen, timeout_s=180, interval_s=2, message="the seeded cycle in /api/v1/dependencies")
+
+
+# --- tests ---------------------------------------------------------------------------------------------
+
+def test_empty_store_pages_explain_what_to_do_and_api_errors_show_as_messages(
+        tracehouse: TraceHouseProcess, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    ui = f"{tracehouse.api_url}/ui"
+    open_page(browser, f"{ui}/", "empty-services")
+    assert urlparse(browser.current_url).path == "/ui/services"
+    assert "tracehouse-agent run -- python app.py" in browser.find_element(By.TAG_NAME, "main").text
+    for page in ("map", "traces", "top", "db", "latency", "hosts", "middleware", "alerts"):
+        open_page(browser, f"{ui}/{page}?range=15m", f"empty-{page}")
+        assert page_errors(browser) == [], f"/ui/{page} on an empty store"
+        assert browser.find_element(By.TAG_NAME, "h1").text
+
+    open_page(browser, f"{ui}/traces/not-a-trace-id", "error-bad-trace-id", status_error=True)
+    errors = page_errors(browser)
+    assert len(errors) == 1 and "/api/v1/traces/not-a-trace-id answered 400" in errors[0], errors
+
+    open_page(browser, f"{ui}/traces/{'0' * 31}1", status_error=True)
+    notice = browser.find_element(By.CSS_SELECTOR, ".msg.notice").text
+    assert f"Trace {'0' * 31}1 was not found" in notice
+
+
+def test_seeded_services_map_traces_and_pages(tracehouse: TraceHouseProcess, browser: Any) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    trace_ids = seed(tracehouse.otlp_http_url, time.time_ns())
+    wait_until_queryable(tracehouse, trace_ids)
+    ui = f"{tracehouse.api_url}/ui"
+
+    # Services: exactly the seeded ones, each linking to its page.
+    open_page(browser, f"{ui}/services?range=15m", "services")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#services-table tr.service-row")
+    assert sorted(r.get_attribute("data-service") for r in rows) == sorted(SERVICES)
+    assert page_errors(browser) == []
+
+    # Service map: the seeded services as service nodes, a database node, and the cycle banner.
+    open_page(browser, f"{ui}/map?range=15m", "service-map")
+    nodes = browser.execute_script(
+        "const gd = document.getElementById('fig-service-map');"
+        "const out = {};"
+        "gd.data.filter(t => t.mode === 'markers+text').forEach(t => { out[t.name] = t.text; });"
+        "return out;")
+    assert sorted(nodes["service"]) == sorted(SERVICES)
+    assert len(nodes.get("database", [])) == 1 and "postgresql" in nodes["database"][0]
+    banner = browser.find_element(By.ID, "cycle-banner").text
+    rotations = [" → ".join([*CYCLE[i:], *CYCLE[:i], CYCLE[i]]) for i in range(len(CYCLE))]
+    assert any(r in banner for r in rotations), banner
+    red_edges = browser.execute_script(
+        "return document.getElementById('fig-service-map').layout.annotations"
+        ".filter(a => a.showarrow && a.arrowcolor === '#d62728').length")
+    assert red_edges == 3
+
+    # Trace view: the seeded span count, one bar per span, the failed span marked.
+    failing = trace_ids[0]  # index 0 has the payments error
+    open_page(browser, f"{ui}/traces/{failing}?range=15m", "trace-view")
+    assert browser.find_element(By.ID, "span-count").text == str(SPANS_PER_TRACE)
+    bars = browser.execute_script(
+        "return document.getElementById('fig-waterfall').data.filter(t => t.type === 'bar')"
+        ".reduce((n, t) => n + t.y.length, 0)")
+    assert bars == SPANS_PER_TRACE
+    assert len(browser.find_elements(By.CSS_SELECTOR, "details.span.error")) == 1
+    assert browser.find_element(By.CSS_SELECTOR, "details.span.error summary").text.startswith("payments")
+
+    # Trace search: a click on a point of the scatter opens that trace.
+    open_page(browser, f"{ui}/traces?range=15m&service=frontend", "trace-search")
+    listed = {a.get_attribute("href").rsplit("/", 1)[1].split("?")[0]
+              for a in browser.find_elements(By.CSS_SELECTOR, "#traces-table a.trace-link")}
+    assert set(trace_ids) <= listed
+    target = browser.execute_script("""
+        const gd = document.getElementById('fig-trace-scatter');
+        const size = gd._fullLayout._size, xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+        let best = null;
+        gd.calcdata.forEach((trace, i) => trace.forEach((pt, j) => {
+            if (best === null || pt.y > best.y) {
+                best = {x: size.l + xa.l2p(pt.x), y: size.t + ya.l2p(pt.y), url: gd.data[i].customdata[j]};
+            }
+        }));
+        const box = gd.getBoundingClientRect();
+        return {dx: best.x - box.width / 2, dy: best.y - box.height / 2, url: best.url};""")
+    scatter = browser.find_element(By.ID, "fig-trace-scatter")
+    ActionChains(browser).move_to_element_with_offset(scatter, int(target["dx"]), int(target["dy"])).pause(0.3) \
+        .click().perform()
+    wait_for(lambda: urlparse(browser.current_url).path != "/ui/traces", timeout_s=15,
+             message="the click on the scatter to open a trace")
+    assert urlparse(browser.current_url).path == urlparse(target["url"]).path
+    slowest = trace_ids[-1]  # the last seeded trace is the longest
+    assert urlparse(browser.current_url).path == f"/ui/traces/{slowest}"
+    wait_for(lambda: browser.find_elements(By.ID, "span-count"), timeout_s=15, message="the trace page")
+    assert browser.find_element(By.ID, "span-count").text == str(SPANS_PER_TRACE)
+    assert console_errors(browser) == []
+
+    # Every other page loads with data, without API errors or console errors.
+    for path, shot in (("services/checkout", "service-checkout"), ("top", "top"), ("db", "db-calls"),
+                       ("latency?service=checkout&operation=POST+%2Fcheckout", "latency"),
+                       ("hosts", "hosts"), ("middleware", "middleware"), ("alerts", "alerts")):
+        sep = "&" if "?" in path else "?"
+        open_page(browser, f"{ui}/{path}{sep}range=15m", shot)
+        assert page_errors(browser) == [], f"/ui/{path}: {page_errors(browser)}"
+    open_page(browser, f"{ui}/services/checkout?range=15m")
+    ops = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "#operations-table td.mono")]
+    assert sorted(ops) == ["GET /stock", "POST /charge", "POST /checkout", "SELECT shop"]
+    open_page(browser, f"{ui}/db?range=15m")
+    statements = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "#db-statements td.stmt")]
+    assert statements == ["SELECT * FROM orders WHERE id = ?"]
+
+    # The time range and auto-refresh live in the URL.
+    open_page(browser, f"{ui}/services?range=15m")
+    Select(browser.find_element(By.ID, "range-select")).select_by_value("6h")
+    wait_for(lambda: parse_qs(urlparse(browser.current_url).query).get("range") == ["6h"], timeout_s=15,
+             message="the range in the URL")
+    browser.find_element(By.ID, "refresh-toggle").click()
+    wait_for(lambda: "refresh" in parse_qs(urlparse(browser.current_url).query), timeout_s=15,
+             message="auto-refresh in the URL")
+    assert browser.find_element(By.CSS_SELECTOR, "meta[http-equiv=refresh]").get_attribute("content") == "10"
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#services-table tr.service-row")) == len(SERVICES)
+
+    # Alerts: a rule created with the form is listed with its state.
+    open_page(browser, f"{ui}/alerts?range=15m")
+    form = browser.find_element(By.CSS_SELECTOR, "form.rule-form")
+    form.find_element(By.NAME, "name").send_keys("checkout p99")
+    form.find_element(By.NAME, "service").send_keys("checkout")
+    Select(form.find_element(By.NAME, "signal")).select_by_value("p99_ms")
+    form.find_element(By.NAME, "threshold").send_keys("250")
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#rules-table tbody tr"), timeout_s=15,
+             message="the new rule in the rules table")
+    row = browser.find_element(By.CSS_SELECTOR, "#rules-table tbody tr").text
+    assert "checkout p99" in row and "p99_ms > 250" in row
+    open_page(browser, browser.current_url, "alerts-with-rule")
+    assert page_errors(browser) == []
