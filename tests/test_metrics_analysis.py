@@ -7,6 +7,7 @@ import random
 
 import numpy as np
 import pytest
+
 from tracehouse.query.metrics import analysis
 from tracehouse.query.metrics.analysis import Candidate, Dependency, MiddlewareInstance, Point
 from tracehouse.query.metrics.params import BadParameter, parse_attrs, parse_step, parse_time, window

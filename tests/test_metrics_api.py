@@ -17,10 +17,10 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from tracehouse.query.metrics.router import router
-from tracehouse.query.store import StorePool
 
 from tracehouse import storage
+from tracehouse.query.metrics.router import router
+from tracehouse.query.store import StorePool
 
 # A whole hour, three hours ago: inside the stores' retention, and in the past.
 T0 = float(int(time.time() // 3600 * 3600 - 3 * 3600))

@@ -14,11 +14,11 @@ from pathlib import Path
 import httpx
 import pika
 import pytest
-from tracehouse.agents.middleware.base import UP_METRIC
-from tracehouse.agents.middleware.rabbitmq_receiver import RabbitMQReceiver
 
 from tests.support import free_port, wait_for
 from tests.test_middleware_receivers import Points, Scraper, collect_until, value
+from tracehouse.agents.middleware.base import UP_METRIC
+from tracehouse.agents.middleware.rabbitmq_receiver import RabbitMQReceiver
 
 RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 
@@ -145,6 +145,6 @@ def test_wrong_credentials_count_as_down(rabbit: RabbitNode) -> None:
                                        user="guest", password="wrong"))
     try:
         assert value(scraper.collect(), UP_METRIC) == 0
-        assert "401" in scraper.instance.state.current().error
+        assert "401" in scraper.instance.state.latest().error
     finally:
         scraper.close()

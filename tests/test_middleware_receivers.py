@@ -22,14 +22,14 @@ import pymysql
 import pytest
 import redis
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+from tests.support import free_port, wait_for
 from tracehouse.agents.middleware.base import UP_METRIC, Receiver
 from tracehouse.agents.middleware.emitter import InstanceMetrics
 from tracehouse.agents.middleware.mysql_receiver import MySQLReceiver
 from tracehouse.agents.middleware.nginx_receiver import NginxReceiver
 from tracehouse.agents.middleware.postgresql_receiver import PostgreSQLReceiver
 from tracehouse.agents.middleware.redis_receiver import RedisReceiver
-
-from tests.support import free_port, wait_for
 
 PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 
@@ -42,7 +42,7 @@ class Scraper:
 
     def __init__(self, receiver: Receiver) -> None:
         self.reader = InMemoryMetricReader()
-        self.instance = InstanceMetrics(receiver, self.reader, max_age_s=3600)
+        self.instance = InstanceMetrics(receiver, self.reader)
 
     def collect(self) -> Points:
         self.instance.state.refresh()
@@ -232,7 +232,7 @@ def test_a_stopped_redis_reports_up_zero_and_recovers(private_redis: RedisServer
         with caplog.at_level(logging.WARNING, logger="tracehouse.agents.middleware"):
             down = scraper.collect()
         assert value(down, UP_METRIC) == 0
-        assert ("redis.commands.processed", ()) not in down or scraper.instance.state.current().samples == []
+        assert ("redis.commands.processed", ()) not in down or scraper.instance.state.latest().samples == []
         assert any("is down" in r.getMessage() and str(private_redis.port) in r.getMessage() for r in caplog.records)
         # Still down on the next collection: no crash, no second warning.
         caplog.clear()
@@ -387,7 +387,7 @@ def test_a_page_that_is_not_stub_status_counts_as_down(private_nginx: str) -> No
     scraper = Scraper(NginxReceiver("edge", "127.0.0.1", port, url=private_nginx + "/"))
     try:
         assert value(scraper.collect(), UP_METRIC) == 0
-        assert "not an nginx stub_status page" in scraper.instance.state.current().error
+        assert "not an nginx stub_status page" in scraper.instance.state.latest().error
     finally:
         scraper.close()
 

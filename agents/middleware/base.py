@@ -92,34 +92,30 @@ class Snapshot:
 
 
 class ScrapeState:
-    """The latest scrape of one receiver, refreshed at most once per `max_age_s`.
+    """The latest scrape of one receiver. `refresh()` scrapes (from a poller thread, or a test);
+    metric callbacks read `latest()`, which never blocks on the middleware, so a slow or dead
+    middleware cannot hold up the export of `up` = 0.
 
-    The metric callbacks of one collection all call `current()`; the first one scrapes and the
-    rest reuse that snapshot, so one export cycle costs one round trip to the middleware.
     Transitions are logged once: a warning when it goes down, an info line when it is back.
     """
 
-    def __init__(self, receiver: Receiver, max_age_s: float) -> None:
+    def __init__(self, receiver: Receiver) -> None:
         self.receiver = receiver
-        self.max_age_s = max_age_s
-        self._lock = threading.Lock()
+        self._scrape_lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._was_up: bool | None = None
         self.scrapes = 0
         self.failures = 0
 
-    def current(self) -> Snapshot:
-        with self._lock:
-            now = time.monotonic()
-            if self._snapshot is None or now - self._snapshot.taken_at_s >= self.max_age_s:
-                self._snapshot = self._take(now)
-            return self._snapshot
+    def latest(self) -> Snapshot | None:
+        return self._snapshot
 
     def refresh(self) -> Snapshot:
-        """Scrapes now, whatever the age of the last snapshot."""
-        with self._lock:
-            self._snapshot = self._take(time.monotonic())
-            return self._snapshot
+        """Scrapes now and keeps the result as the latest snapshot."""
+        with self._scrape_lock:
+            snapshot = self._take(time.monotonic())
+            self._snapshot = snapshot
+            return snapshot
 
     def _take(self, now: float) -> Snapshot:
         self.scrapes += 1
@@ -141,8 +137,35 @@ class ScrapeState:
         return Snapshot(True, samples, now)
 
     def close(self) -> None:
-        with self._lock:
+        with self._scrape_lock:
             self.receiver.close()
+
+
+class Poller:
+    """Scrapes one receiver every `interval_s` on a daemon thread until `stop()`."""
+
+    def __init__(self, state: ScrapeState, interval_s: float) -> None:
+        self.state = state
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"scrape-{state.receiver.name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                self.state.refresh()
+            except Exception:  # noqa: BLE001 - a receiver bug must not end the polling
+                log.exception("scraping %s failed unexpectedly", self.state.receiver.name)
+            self._stop.wait(max(0.0, self.interval_s - (time.monotonic() - started)))
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
 
 
 def number(raw: object) -> float | None:

@@ -15,7 +15,6 @@ from types import FrameType
 from tracehouse.agents.middleware.base import ScrapeState
 from tracehouse.agents.middleware.config import MiddlewareSettings, load
 from tracehouse.agents.middleware.runner import MiddlewareAgent, build_receiver
-
 from tracehouse.config import ConfigError
 
 log = logging.getLogger("tracehouse.agents.middleware")
@@ -35,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
 def scrape_once(settings: MiddlewareSettings) -> int:
     failed = 0
     for target in settings.targets:
-        state = ScrapeState(build_receiver(target), max_age_s=0)
+        state = ScrapeState(build_receiver(target))
         snapshot = state.refresh()
         state.close()
         failed += 0 if snapshot.up else 1

@@ -6,6 +6,7 @@ Metric names follow the OpenTelemetry Collector contrib `mysqlreceiver` where on
 from __future__ import annotations
 
 import pymysql
+
 from tracehouse.agents.middleware.base import MetricSpec, Receiver, Sample, ScrapeError, number, ratio
 
 # (status variable, metric name, point attributes)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 import httpx
+
 from tracehouse.agents.middleware.base import MetricSpec, Receiver, Sample, ScrapeError
 
 _ACTIVE = re.compile(r"Active connections:\s*(\d+)")

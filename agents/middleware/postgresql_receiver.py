@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+
 from tracehouse.agents.middleware.base import MetricSpec, Receiver, Sample, number, ratio
 
 DATABASE_STATS_SQL = """

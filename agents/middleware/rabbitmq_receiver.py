@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+
 from tracehouse.agents.middleware.base import MetricSpec, Receiver, Sample, ScrapeError, number
 
 

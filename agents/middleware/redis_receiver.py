@@ -9,6 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
 from tracehouse.agents.middleware.base import MetricSpec, Receiver, Sample, ScrapeError, number, ratio
 
 # (INFO field, metric name, kind, unit, description)
@@ -52,6 +55,8 @@ class RedisReceiver(Receiver):
         self._options: dict[str, Any] = {
             "host": host, "port": port, "username": user or None, "password": password or None,
             "socket_timeout": timeout_s, "socket_connect_timeout": timeout_s,
+            # One attempt per scrape: the next scrape is the retry, and `up` must not wait for backoffs.
+            "retry": Retry(NoBackoff(), 0),
         }
         self._client: redis.Redis | None = None
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+
 from tracehouse.agents.middleware.base import Receiver
 from tracehouse.agents.middleware.config import ExporterSettings, MiddlewareSettings, TargetSettings
 from tracehouse.agents.middleware.emitter import InstanceMetrics
@@ -57,12 +58,10 @@ class MiddlewareAgent:
     def start(self) -> None:
         if self.instances:
             return
-        # Half an interval: every collection scrapes once, and all callbacks of it share that scrape.
-        max_age_s = self.settings.exporter.interval_s / 2
         for target in self.settings.targets:
             receiver = build_receiver(target)
             self.instances.append(InstanceMetrics(receiver, self._reader_factory(self.settings.exporter),
-                                                  max_age_s=max_age_s))
+                                                  interval_s=self.settings.exporter.interval_s))
             log.info("reading %s %s at %s:%d every %gs", target.system, target.name, target.host, target.port,
                      self.settings.exporter.interval_s)
 

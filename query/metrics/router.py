@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
+
 from tracehouse.query.metrics import service as metrics_service
 from tracehouse.query.metrics.models import Correlated, HostList, MetricCatalogue, MetricQueryResult
 from tracehouse.query.metrics.params import BadParameter, parse_attrs, parse_step, window

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
+
 from tracehouse.query.metrics import analysis, sql
 from tracehouse.query.metrics.models import (
     Correlated,
