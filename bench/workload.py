@@ -32,7 +32,7 @@ def _span_attributes(rng: random.Random, count: int) -> list[KeyValue]:
         ("http.route", rng.choice(OPERATIONS)),
         ("http.response.status_code", rng.choice((200, 200, 200, 201, 404, 500))),
         ("url.path", f"/api/items/{rng.randrange(100000)}"),
-        ("server.address", "10.0.0.%d" % rng.randrange(255)),
+        ("server.address", f"10.0.0.{rng.randrange(255)}"),
         ("server.port", 8080),
         ("network.protocol.version", "1.1"),
         ("user_agent.original", "python-requests/2.31"),

@@ -6,6 +6,7 @@ and never build clients themselves.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Annotated
 
@@ -44,10 +45,8 @@ class StorePool:
     def close(self) -> None:
         with self._lock:
             for client in self._all:
-                try:
+                with contextlib.suppress(Exception):  # closing is best effort
                     client.close()
-                except Exception:  # noqa: BLE001,S110 - closing is best effort
-                    pass
             self._all.clear()
 
 
