@@ -35,6 +35,8 @@ SERVICES = ("frontend", "checkout", "payments", "inventory")
 CYCLE = ("checkout", "payments", "inventory")
 SPANS_PER_TRACE = 10
 TRACE_COUNT = 6
+HOST = "ui-test-host"
+DATABASE_INSTANCE = "postgresql-main"
 
 
 # --- browser -------------------------------------------------------------------------------------------
@@ -118,7 +120,7 @@ def checkout_trace(index: int) -> Hop:
         Hop("frontend", "POST /checkout", "client", 2 * k, 95 * k, (
             Hop("checkout", "POST /checkout", "server", 5 * k, 90 * k, (
                 Hop("checkout", "SELECT shop", "client", 8 * k, 14 * k, attributes={
-                    "db.system": "postgresql", "db.name": "shop", "server.address": "127.0.0.1",
+                    "db.system": "postgresql", "db.name": "shop", "server.address": "127.0.0.1", "server.port": "5432",
                     "db.statement": f"SELECT * FROM orders WHERE id = {index + 1}"}),
                 Hop("checkout", "POST /charge", "client", 15 * k, 85 * k, (
                     Hop("payments", "POST /charge", "server", 18 * k, 80 * k, (
@@ -150,7 +152,7 @@ def seed(otlp_http_url: str, now_ns: int) -> list[str]:
     providers = {}
     for name in SERVICES:
         provider = TracerProvider(resource=Resource.create({
-            "service.name": name, "service.instance.id": f"{name}-1", "service.version": "1.4.2"}))
+            "service.name": name, "service.instance.id": f"{name}-1", "service.version": "1.4.2", "host.name": HOST}))
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{otlp_http_url}/v1/traces")))
         providers[name] = provider
 
@@ -180,6 +182,54 @@ def seed(otlp_http_url: str, now_ns: int) -> list[str]:
     return trace_ids
 
 
+def seed_metrics(otlp_http_url: str) -> None:
+    """Host metrics as the agent sends them (for the host the services run on) and a PostgreSQL
+    instance's metrics as the middleware receiver sends them, exported twice so counters have a rate."""
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    from opentelemetry.metrics import CallbackOptions, Observation
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.resources import Resource
+
+    commits = {"total": 1000}
+
+    def cpu(_: CallbackOptions) -> list[Observation]:
+        return [Observation(0.30, {"cpu.mode": "user"}), Observation(0.12, {"cpu.mode": "system"}),
+                Observation(0.58, {"cpu.mode": "idle"})]
+
+    def memory(_: CallbackOptions) -> list[Observation]:
+        return [Observation(0.61, {"system.memory.state": "used"})]
+
+    def committed(_: CallbackOptions) -> list[Observation]:
+        commits["total"] += 120
+        return [Observation(commits["total"])]
+
+    resources = {
+        "host": Resource.create({"service.name": "checkout", "service.instance.id": "checkout-1", "host.name": HOST}),
+        "database": Resource.create({"service.name": DATABASE_INSTANCE, "tracehouse.middleware.system": "postgresql",
+                                     "db.system": "postgresql", "server.address": "127.0.0.1", "server.port": "5432"}),
+    }
+    providers = []
+    for kind, resource in resources.items():
+        reader = PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=f"{otlp_http_url}/v1/metrics"),
+                                               export_interval_millis=3_600_000)
+        provider = MeterProvider(resource=resource, metric_readers=[reader])
+        meter = provider.get_meter("tests.ui")
+        if kind == "host":
+            meter.create_observable_gauge("system.cpu.utilization", [cpu], unit="1")
+            meter.create_observable_gauge("system.memory.utilization", [memory], unit="1")
+        else:
+            meter.create_observable_gauge("up", [lambda _: [Observation(1)]], unit="1")
+            meter.create_observable_gauge("postgresql.backends", [lambda _: [Observation(5)]], unit="{connection}")
+            meter.create_observable_counter("postgresql.commits", [committed], unit="{commit}")
+        providers.append(provider)
+    for _ in range(2):
+        for provider in providers:
+            assert provider.force_flush(30_000)
+    for provider in providers:
+        provider.shutdown()
+
+
 def api_get(process: TraceHouseProcess, path: str, **params: Any) -> Any:
     response = httpx.get(f"{process.api_url}/api/v1/{path}", params=params, timeout=30)
     response.raise_for_status()
@@ -199,7 +249,11 @@ def wait_until_queryable(process: TraceHouseProcess, trace_ids: list[str]) -> No
         cycles = api_get(process, "dependencies", start=str(since_ms))["cycles"]
         return any(set(c["services"]) == set(CYCLE) for c in cycles)
 
+    def host_seen() -> bool:
+        return any(h["host"] == HOST for h in api_get(process, "hosts", start=str(since_ms))["hosts"])
+
     since_ms = int(time.time() * 1000) - 15 * 60 * 1000
+    wait_for(host_seen, timeout_s=120, interval_s=1, message="the seeded host in /api/v1/hosts")
     wait_for(services_seen, timeout_s=120, interval_s=1, message="the seeded services in /api/v1/services")
     wait_for(traces_seen, timeout_s=120, interval_s=1, message="the seeded traces in /api/v1/traces")
     wait_for(cycle_seen, timeout_s=180, interval_s=2, message="the seeded cycle in /api/v1/dependencies")
@@ -235,6 +289,7 @@ def test_seeded_services_map_traces_and_pages(tracehouse: TraceHouseProcess, bro
     from selenium.webdriver.support.ui import Select
 
     trace_ids = seed(tracehouse.otlp_http_url, time.time_ns())
+    seed_metrics(tracehouse.otlp_http_url)
     wait_until_queryable(tracehouse, trace_ids)
     ui = f"{tracehouse.api_url}/ui"
 
@@ -307,7 +362,19 @@ def test_seeded_services_map_traces_and_pages(tracehouse: TraceHouseProcess, bro
         sep = "&" if "?" in path else "?"
         open_page(browser, f"{ui}/{path}{sep}range=15m", shot)
         assert page_errors(browser) == [], f"/ui/{path}: {page_errors(browser)}"
+    # Hosts and middleware: the seeded host with its figures, the database instance's metrics as charts.
+    open_page(browser, f"{ui}/hosts?range=15m")
+    host_row = browser.find_element(By.CSS_SELECTOR, "#hosts-table tr.host-row").text
+    assert HOST in host_row and "42.0%" in host_row and "61.0%" in host_row and "checkout" in host_row
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".chart .js-plotly-plot")) >= 2
+    open_page(browser, f"{ui}/middleware?range=15m&kind=postgresql")
+    charted = browser.execute_script(
+        "return Array.from(document.querySelectorAll('.chart .js-plotly-plot')).map(d => d.layout.title.text)")
+    assert any(t.startswith("postgresql.backends") for t in charted), charted
+    assert any(t.startswith("postgresql.commits") for t in charted), charted
+
     open_page(browser, f"{ui}/services/checkout?range=15m")
+    assert browser.find_elements(By.ID, "fig-correlated"), "the correlated panels of the service page"
     ops = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "#operations-table td.mono")]
     assert sorted(ops) == ["GET /stock", "POST /charge", "POST /checkout", "SELECT shop"]
     open_page(browser, f"{ui}/db?range=15m")

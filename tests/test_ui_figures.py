@@ -136,8 +136,10 @@ def test_metric_chart_reads_labelled_series_with_parallel_arrays() -> None:
     data = {"name": "system.cpu.utilization", "unit": "1", "agg": "avg", "series": [
         {"labels": {"host.name": "h1"}, "timestamps": ["2026-11-26T08:00:00Z", "2026-11-26T08:01:00Z"], "values": [0.5, None]},
         {"labels": {"host.name": "h2"}, "timestamps": ["2026-11-26T08:00:00Z"], "values": [0.25]}]}
-    fig = figures.metric_chart(data, title="cpu", unit="1")
+    window = (datetime(2026, 11, 26, 7, 0, tzinfo=UTC), datetime(2026, 11, 26, 8, 0, tzinfo=UTC))
+    fig = figures.metric_chart(data, title="cpu", unit="1", x_range=window)
     assert [t.name for t in fig.data] == ["host.name=h1", "host.name=h2"]
+    assert tuple(fig.layout.xaxis.range) == window  # the page's range, not just where the points are
     assert list(fig.data[0].y) == [0.5]  # a step without data is left out
     assert "No data" in annotations_text(figures.metric_chart({"series": []}, title="cpu"))
 

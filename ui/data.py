@@ -180,3 +180,16 @@ def fmt_bytes(value: float | None, suffix: str = "") -> str:
             return f"{size:.0f} {unit}{suffix}" if unit == "B" else f"{size:.1f} {unit}{suffix}"
         size /= 1024
     return f"{size:.1f} TiB{suffix}"
+
+
+def fmt_num(value: Any) -> str:
+    """A number without a needless `.0`; anything else as text."""
+    if value is None or isinstance(value, bool):
+        return "–" if value is None else str(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if not math.isfinite(number):
+        return str(value)
+    return str(int(number)) if number == int(number) and abs(number) < 1e15 else f"{number:.6g}"

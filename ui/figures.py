@@ -46,6 +46,16 @@ def _base_layout(fig: go.Figure, *, height: int, title: str | None = None, **ext
     return fig
 
 
+XRange = tuple[datetime, datetime] | None
+
+
+def _time_axis(fig: go.Figure, x_range: XRange) -> go.Figure:
+    """Charts of one page share the page's time range, however little data falls in it."""
+    if x_range is not None:
+        fig.update_xaxes(range=[x_range[0], x_range[1]], type="date")
+    return fig
+
+
 def empty_figure(message: str, height: int = 220) -> go.Figure:
     fig = go.Figure()
     fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
@@ -87,7 +97,8 @@ def sparkline(points: Sequence[tuple[datetime, float]], *, color: str = "#4e79a7
     return fig
 
 
-def percentile_lines(latency: Any, *, title: str = "Latency percentiles", height: int = 280) -> go.Figure:
+def percentile_lines(latency: Any, *, title: str = "Latency percentiles", height: int = 280,
+                     x_range: XRange = None) -> go.Figure:
     points = latency_series(latency)
     if not points:
         return empty_figure("No latency data in this time range", height)
@@ -101,10 +112,11 @@ def percentile_lines(latency: Any, *, title: str = "Latency percentiles", height
                                  line={"color": color}, marker={"size": 4},
                                  hovertemplate=f"{label} %{{y:.2f}} ms<extra></extra>"))
     fig.update_yaxes(title_text="ms", rangemode="tozero")
-    return _base_layout(fig, height=height, title=title, hovermode="x unified")
+    return _time_axis(_base_layout(fig, height=height, title=title, hovermode="x unified"), x_range)
 
 
-def red_charts(points_in: Any, *, interval_s: float | None = None, height: int = 520) -> go.Figure:
+def red_charts(points_in: Any, *, interval_s: float | None = None, height: int = 520,
+               x_range: XRange = None) -> go.Figure:
     """Rate, errors and duration over time, on one shared time axis."""
     points = series_points(points_in)
     if not points:
@@ -130,7 +142,7 @@ def red_charts(points_in: Any, *, interval_s: float | None = None, height: int =
     fig.update_yaxes(rangemode="tozero")
     fig.update_yaxes(title_text="%", row=2, col=1)
     fig.update_yaxes(title_text="ms", row=3, col=1)
-    return _base_layout(fig, height=height, hovermode="x unified")
+    return _time_axis(_base_layout(fig, height=height, hovermode="x unified"), x_range)
 
 
 def _step_seconds(points: Sequence[Mapping[str, Any]]) -> float:
@@ -199,7 +211,7 @@ def latency_histogram(latency: Any, *, height: int = 300) -> go.Figure:
     return _base_layout(fig, height=height, showlegend=False, margin={"l": 60, "r": 20, "t": 48, "b": 40})
 
 
-def latency_heatmap(latency: Any, *, height: int = 300) -> go.Figure:
+def latency_heatmap(latency: Any, *, height: int = 300, x_range: XRange = None) -> go.Figure:
     """Over time: bucket counts per interval when the API gives them, else p50/p95/p99 per interval."""
     points = latency_series(latency)
     if not points:
@@ -217,7 +229,7 @@ def latency_heatmap(latency: Any, *, height: int = 300) -> go.Figure:
             fig = go.Figure(go.Heatmap(x=[p["t"] for p in points], y=[f"≤ {fmt_ms(b)}" for b in bounds], z=z,
                                        colorscale="Viridis", colorbar={"title": {"text": "spans"}},
                                        hovertemplate="%{x|%H:%M}, %{y}: %{z} spans<extra></extra>"))
-            return _base_layout(fig, height=height)
+            return _time_axis(_base_layout(fig, height=height), x_range)
     labels = []
     z = []
     for key, label in (("p50_ms", "p50"), ("p95_ms", "p95"), ("p99_ms", "p99")):
@@ -230,7 +242,7 @@ def latency_heatmap(latency: Any, *, height: int = 300) -> go.Figure:
     fig = go.Figure(go.Heatmap(x=[p["t"] for p in points], y=labels, z=z, colorscale="YlOrRd",
                                colorbar={"title": {"text": "ms"}},
                                hovertemplate="%{x|%H:%M} %{y}: %{z:.2f} ms<extra></extra>"))
-    return _base_layout(fig, height=max(180, min(height, 80 + 50 * len(labels))))
+    return _time_axis(_base_layout(fig, height=max(180, min(height, 80 + 50 * len(labels)))), x_range)
 
 
 # --- service map -------------------------------------------------------------------------------------
@@ -344,7 +356,7 @@ def _esc(value: str) -> str:
 # --- traces --------------------------------------------------------------------------------------------
 
 def trace_scatter(traces: Sequence[Mapping[str, Any]], trace_url: Callable[[str], str], *,
-                  height: int = 320) -> go.Figure:
+                  height: int = 320, x_range: XRange = None) -> go.Figure:
     """Each trace a point: start time against duration; errors in red; a click opens the trace."""
     groups: dict[bool, list[tuple[Any, float, str, str]]] = {False: [], True: []}
     for row in traces:
@@ -373,7 +385,7 @@ def trace_scatter(traces: Sequence[Mapping[str, Any]], trace_url: Callable[[str]
                     "line": {"width": 1, "color": "#fff"}},
             customdata=[p[2] for p in points], hovertext=[p[3] for p in points], hoverinfo="text"))
     fig.update_yaxes(title_text="duration (ms)", rangemode="tozero")
-    return _base_layout(fig, height=height, legend={"orientation": "h", "y": 1.1})
+    return _time_axis(_base_layout(fig, height=height, legend={"orientation": "h", "y": 1.1}), x_range)
 
 
 def waterfall(trace: Trace, *, span_anchor: Callable[[str], str] = lambda s: f"#span-{s}") -> go.Figure:
@@ -484,22 +496,24 @@ def _series_label(item: Mapping[str, Any], index: int) -> str:
     return " · ".join(parts) or f"series {index + 1}"
 
 
-def metric_chart(data: Any, *, title: str, unit: str = "", height: int = 260) -> go.Figure:
+def metric_chart(data: Any, *, title: str, unit: str = "", height: int = 260, x_range: XRange = None) -> go.Figure:
     series = metric_series_list(data)
     if not any(points for _, points in series):
         return empty_figure(f"No data for {title} in this time range", height)
     fig = go.Figure()
     for label, points in series:
         if points:
-            fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines",
-                                     name=label, hovertemplate=f"%{{y:.3g}} {unit}<extra>{_esc(label)}</extra>"))
+            fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers",
+                                     marker={"size": 4}, name=label,
+                                     hovertemplate=f"%{{y:.3g}} {unit}<extra>{_esc(label)}</extra>"))
     if unit:
         fig.update_yaxes(title_text=unit)
-    return _base_layout(fig, height=height, title=title, hovermode="x unified",
-                        showlegend=len(series) > 1, legend={"orientation": "h", "y": -0.2})
+    fig.update_yaxes(rangemode="tozero")
+    return _time_axis(_base_layout(fig, height=height, title=title, hovermode="x unified",
+                                   showlegend=len(series) > 1, legend={"orientation": "h", "y": -0.25}), x_range)
 
 
-def correlated_panels(data: Any, *, service: str, max_panels: int = 8) -> go.Figure:
+def correlated_panels(data: Any, *, service: str, max_panels: int = 8, x_range: XRange = None) -> go.Figure:
     """The service's p99 on top, then the host and middleware series that move most with it, all on
     the answer's common time steps (`GET /api/v1/services/{service}/correlated`)."""
     if not isinstance(data, Mapping):
@@ -538,7 +552,8 @@ def correlated_panels(data: Any, *, service: str, max_panels: int = 8) -> go.Fig
                                  marker={"size": 4},
                                  connectgaps=False, hovertemplate="%{y:.3g}<extra></extra>"), row=index, col=1)
     fig.update_annotations(font={"size": 12}, x=0.0, xanchor="left")
-    return _base_layout(fig, height=80 + 120 * len(panels), showlegend=False, hovermode="x unified")
+    return _time_axis(_base_layout(fig, height=80 + 120 * len(panels), showlegend=False, hovermode="x unified"),
+                      x_range)
 
 
 def sparkline_points(latency: Any, key: str = "p99_ms") -> list[tuple[datetime, float]]:

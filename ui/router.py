@@ -30,6 +30,7 @@ from tracehouse.ui.data import (
     fmt_bytes,
     fmt_count,
     fmt_ms,
+    fmt_num,
     fmt_pct,
     fmt_time,
     num,
@@ -46,7 +47,7 @@ log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
-templates.env.globals.update(fmt_bytes=fmt_bytes, fmt_ms=fmt_ms, fmt_pct=fmt_pct, fmt_count=fmt_count, fmt_time=fmt_time,
+templates.env.globals.update(fmt_bytes=fmt_bytes, fmt_num=fmt_num, fmt_ms=fmt_ms, fmt_pct=fmt_pct, fmt_count=fmt_count, fmt_time=fmt_time,
                              error_rate=error_rate, num=num, text=text, first=first, str_list=str_list)
 
 router = APIRouter(include_in_schema=False)
@@ -217,19 +218,22 @@ async def service_page(request: Request, service: str) -> HTMLResponse:
         upstream = [e for e in graph.edges if e.target == service and e.source != service] if graph else []
         downstream = [e for e in graph.edges if e.source == service and e.target != service] if graph else []
         correlated_note = None
+        span = (page.tr.start, page.tr.end)
         if corr_r.ok:
-            correlated = figure_html(figures.correlated_panels(corr_r.data, service=service), name="correlated")
+            correlated = figure_html(figures.correlated_panels(corr_r.data, service=service, x_range=span),
+                                     name="correlated")
         else:
             correlated = None
             correlated_note = corr_r.error
         charts = {
             "red": figure_html(figures.red_charts(figures.latency_series(latency),
                                                   interval_s=num(latency, "step_s") if isinstance(latency, Mapping)
-                                                  else None), name="red")
+                                                  else None, x_range=span), name="red")
             if latency is not None else None,
             "histogram": figure_html(figures.latency_histogram(latency), name="histogram")
             if latency is not None else None,
-            "heatmap": figure_html(figures.latency_heatmap(latency), name="heatmap") if latency is not None else None,
+            "heatmap": figure_html(figures.latency_heatmap(latency, x_range=span), name="heatmap")
+            if latency is not None else None,
         }
         return page.render("service.html", service=service, summary=summary, operations=operations,
                            upstream=upstream, downstream=downstream, db_calls=db_calls, charts=charts,
@@ -269,7 +273,8 @@ async def traces_page(request: Request) -> HTMLResponse:
         services = sorted(text(s, "name") for s in rows(results[1].data if results[1].ok else None, "services"))
         operations = sorted({text(o, "name", "operation") for o in rows(results[2].data, "operations")}) \
             if len(results) > 2 and results[2].ok else []
-        chart = figure_html(figures.trace_scatter(traces, page.trace_url), name="trace-scatter",
+        chart = figure_html(figures.trace_scatter(traces, page.trace_url, x_range=(page.tr.start, page.tr.end)),
+                            name="trace-scatter",
                             clickable=True) if traces else None
         return page.render("traces.html", filters=filters, traces=traces, services=services,
                            operations=operations, chart=chart, searched=results[0].ok, agent_hint=AGENT_HINT)
@@ -362,10 +367,11 @@ async def latency_page(request: Request) -> HTMLResponse:
                 value = num(latency, key, key.removesuffix("_ms"), "p99_9_ms" if label == "p99.9" else key)
                 percentiles.append((label, value, key == "count"))
         charts = None
+        span = (page.tr.start, page.tr.end)
         if latency is not None:
             charts = {"histogram": figure_html(figures.latency_histogram(latency), name="histogram"),
-                      "heatmap": figure_html(figures.latency_heatmap(latency), name="heatmap"),
-                      "lines": figure_html(figures.percentile_lines(latency), name="percentiles")}
+                      "heatmap": figure_html(figures.latency_heatmap(latency, x_range=span), name="heatmap"),
+                      "lines": figure_html(figures.percentile_lines(latency, x_range=span), name="percentiles")}
         return page.render("latency.html", service=service, operation=operation, services=services,
                            operations=operations, percentiles=percentiles, charts=charts, agent_hint=AGENT_HINT)
     return await run_page(request, "latency", "Latency", build)
@@ -388,11 +394,30 @@ def metric_catalog(data: Any) -> list[dict[str, Any]]:
     return sorted(out, key=lambda m: m["name"])
 
 
+# Metrics whose points split by an attribute that must not be averaged together (OpenTelemetry
+# semantic conventions: CPU time by cpu.mode, memory by system.memory.state, filesystems by device).
+METRIC_SPLITS: dict[str, dict[str, list[str]]] = {
+    "system.cpu.utilization": {"group_by": ["cpu.mode"]},
+    "system.cpu.time": {"group_by": ["cpu.mode"]},
+    "system.memory.utilization": {"attr": ["system.memory.state:used"]},
+    "system.memory.usage": {"group_by": ["system.memory.state"]},
+    "system.filesystem.utilization": {"group_by": ["system.device"]},
+    "system.network.io": {"group_by": ["network.io.direction"]},
+    "system.disk.io": {"group_by": ["disk.io.direction"]},
+}
+
+
 async def metric_charts(page: Page, metrics: list[dict[str, Any]], *, group_by: str,
                         attr: str | None = None) -> list[dict[str, Any]]:
     """One chart per metric; the API picks the aggregation (rate for counters, avg for gauges)."""
-    params: dict[str, Any] = {**page.tr.api_params(), "group_by": group_by, "attr": attr}
-    results = await page.api.gather(*(("/api/v1/metrics/query", {**params, "name": m["name"]}) for m in metrics))
+    calls = []
+    for metric in metrics:
+        split = METRIC_SPLITS.get(metric["name"], {})
+        params: dict[str, Any] = {**page.tr.api_params(), "name": metric["name"],
+                                  "group_by": [group_by, *split.get("group_by", [])],
+                                  "attr": [a for a in (attr, *split.get("attr", [])) if a]}
+        calls.append(("/api/v1/metrics/query", params))
+    results = await page.api.gather(*calls)
     charts = []
     for metric, result in zip(metrics, results, strict=True):
         if not result.ok:
@@ -402,8 +427,8 @@ async def metric_charts(page: Page, metrics: list[dict[str, Any]], *, group_by: 
         agg = text(data, "agg")
         unit = text(data, "unit", default=metric["unit"])
         title = f"{metric['name']}" + (f" ({agg})" if agg else "")
-        charts.append({"metric": metric, "error": None,
-                       "html": figure_html(figures.metric_chart(data, title=title, unit=unit))})
+        chart = figures.metric_chart(data, title=title, unit=unit, x_range=(page.tr.start, page.tr.end))
+        charts.append({"metric": metric, "error": None, "html": figure_html(chart)})
     return charts
 
 
