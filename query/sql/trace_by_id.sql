@@ -26,5 +26,5 @@ SELECT
     Links.Attributes AS link_attributes
 FROM otel_traces
 WHERE TraceId = {trace_id:String}
-  AND Timestamp >= lo AND Timestamp < hi + INTERVAL 1 SECOND
+  AND toDateTime(Timestamp) >= toDateTime(lo) AND toDateTime(Timestamp) <= toDateTime(hi)
 ORDER BY Timestamp, span_id
