@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tracehouse.query.analysis.graph import (
     SpanRef,
     adjacency_from_edges,

@@ -7,11 +7,11 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from tracehouse.query.rollup import EdgeRollup
-from tracehouse.query.settings import QuerySettings
 
 from tests.test_query_support import Span, ago, api, insert_spans, new_trace_id
 from tracehouse import storage
+from tracehouse.query.rollup import EdgeRollup
+from tracehouse.query.settings import QuerySettings
 
 
 def chain_trace(start, error_at_c: bool = False) -> list[Span]:

@@ -7,14 +7,14 @@ import threading
 from datetime import datetime, timedelta
 
 import pytest
-from tracehouse.query.analysis.sqlnorm import normalize_statement
-from tracehouse.query.app import create_app
-from tracehouse.query.rollup import EdgeRollup, watermark_ms
-from tracehouse.query.settings import QuerySettings
 
 from tests.support import free_port
 from tests.test_query_support import Span, ago, api, insert_spans, new_trace_id
 from tracehouse import storage
+from tracehouse.query.analysis.sqlnorm import normalize_statement
+from tracehouse.query.app import create_app
+from tracehouse.query.rollup import EdgeRollup, watermark_ms
+from tracehouse.query.settings import QuerySettings
 from tracehouse.settings import StoreSettings
 
 
