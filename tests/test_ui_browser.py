@@ -406,3 +406,13 @@ def test_seeded_services_map_traces_and_pages(tracehouse: TraceHouseProcess, bro
     assert "checkout p99" in row and "p99_ms > 250" in row
     open_page(browser, browser.current_url, "alerts-with-rule")
     assert page_errors(browser) == []
+    # "test" evaluates the rule now: the seeded p99 (about 260 ms on checkout) is above 250.
+    browser.find_element(By.XPATH, "//table[@id='rules-table']//button[text()='test']").click()
+    wait_for(lambda: browser.find_elements(By.ID, "test-result"), timeout_s=30, message="the rule test result")
+    assert "state" in browser.find_element(By.ID, "test-result").text
+    assert page_errors(browser) == []
+    Select(browser.find_element(By.CSS_SELECTOR, "form.silence select")).select_by_value("60")
+    browser.find_element(By.XPATH, "//form[contains(@class, 'silence')]//button[text()='mute']").click()
+    wait_for(lambda: "muted until" in browser.find_element(By.CSS_SELECTOR, "#rules-table tbody tr").text,
+             timeout_s=15, message="the rule to show its silence")
+    assert page_errors(browser) == []

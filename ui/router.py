@@ -11,7 +11,7 @@ import asyncio
 import gzip
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from tracehouse.ui.data import (
     rows,
     str_list,
     text,
+    to_datetime,
 )
 from tracehouse.ui.graph import parse_graph
 from tracehouse.ui.render import figure_html
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
-templates.env.globals.update(fmt_bytes=fmt_bytes, fmt_num=fmt_num, fmt_ms=fmt_ms, fmt_pct=fmt_pct, fmt_count=fmt_count, fmt_time=fmt_time,
+templates.env.globals.update(to_datetime=to_datetime, fmt_bytes=fmt_bytes, fmt_num=fmt_num, fmt_ms=fmt_ms, fmt_pct=fmt_pct, fmt_count=fmt_count, fmt_time=fmt_time,
                              error_rate=error_rate, num=num, text=text, first=first, str_list=str_list)
 
 router = APIRouter(include_in_schema=False)
@@ -496,7 +497,8 @@ async def _alerts_view(page: Page, *, form_values: dict[str, str] | None = None,
         form_values = forms.rule_to_form(rule) if rule else forms.rule_to_form(None)
     return page.render("alerts.html", rules=rules, states=states, active=active, history=history[:200],
                        channels=channels, form=form_values, form_errors=form_errors or [], editing=editing,
-                       signals=forms.SIGNALS, ops=forms.OPS, severities=forms.SEVERITIES, group_by_choices=forms.GROUP_BY, test_result=test_result,
+                       signals=forms.SIGNALS, ops=forms.OPS, severities=forms.SEVERITIES, group_by_choices=forms.GROUP_BY,
+                       silence_choices=SILENCE_CHOICES_MIN, now=datetime.now(UTC), test_result=test_result,
                        status_code=status_code)
 
 
@@ -545,4 +547,30 @@ async def alert_test(request: Request, rule_id: str) -> Response:
             return await _alerts_view(page)
         return await _alerts_view(page, test_result={"rule_id": rule_id, **(result.data if isinstance(
             result.data, dict) else {"value": result.data})})
+    return await run_page(request, "alerts", "Alerts", build)
+
+
+SILENCE_CHOICES_MIN = (30, 60, 240, 1440)
+
+
+@router.post("/alerts/rules/{rule_id}/silence", name="ui_alert_silence", response_class=HTMLResponse)
+async def alert_silence(request: Request, rule_id: str) -> Response:
+    """Mutes a rule's notifications for a while (`minutes`), or ends its silence (`minutes=0`)."""
+    async def build(page: Page) -> HTMLResponse:
+        values = await _form(request)
+        raw = values.get("minutes", "")
+        minutes = int(raw) if raw.isdigit() else -1
+        path = f"/api/v1/alerts/rules/{quote(rule_id, safe='')}/silence"
+        if minutes == 0:
+            result = await page.api.call("DELETE", path)
+        elif minutes in SILENCE_CHOICES_MIN:
+            until = datetime.now(UTC) + timedelta(minutes=minutes)
+            result = await page.api.call("PUT", path, json={"until": until.isoformat(), "comment": "muted in the UI"})
+        else:
+            page.errors.append(f"minutes: choose one of {', '.join(str(m) for m in SILENCE_CHOICES_MIN)}")
+            return await _alerts_view(page, status_code=422)
+        if not result.ok:
+            page.errors.append(result.error or "silence failed")
+            return await _alerts_view(page, status_code=502)
+        return RedirectResponse(page.url("alerts"), status_code=303)  # type: ignore[return-value]
     return await run_page(request, "alerts", "Alerts", build)
