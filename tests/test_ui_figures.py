@@ -84,10 +84,10 @@ def test_waterfall_has_a_bar_per_span_errors_and_the_critical_path() -> None:
     assert sum(len(b.y) for b in bars) == 5
     payments = next(b for b in bars if b.name == "payments")
     assert list(payments.base) == [10.0, 45.0] and list(payments.x) == [30.0, 35.0]
+    assert list(payments.text) == ["30.0 ms", "35.0 ms ✕ error"]
+    assert list(payments.textfont.color) == ["#444", figures.ERROR_RED]
     assert list(payments.marker.line.width) == [0, 3]  # the failed span is outlined
     assert list(payments.customdata) == ["#span-c", "#span-d"]
-    errors = next(t for t in fig.data if t.name == "error")
-    assert list(errors.x) == [80.0]
     critical = next(t for t in fig.data if t.name == "critical path")
     assert len([x for x in critical.x if x is None]) == len(trace.critical_path)
     labels = list(fig.layout.yaxis.ticktext)

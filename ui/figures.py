@@ -389,8 +389,8 @@ def trace_scatter(traces: Sequence[Mapping[str, Any]], trace_url: Callable[[str]
 
 
 def waterfall(trace: Trace, *, span_anchor: Callable[[str], str] = lambda s: f"#span-{s}") -> go.Figure:
-    """Spans as horizontal bars nested by parent, coloured by service; errors outlined in red and
-    marked with ✕; the critical path drawn as a dark line through the bars it runs through."""
+    """Spans as horizontal bars nested by parent, coloured by service, labelled with their duration;
+    failed spans outlined and labelled in red; the critical path a dark line through the bars it runs through."""
     if not trace.spans:
         return empty_figure("This trace has no spans", 200)
     t0 = trace.start_ns
@@ -408,6 +408,9 @@ def waterfall(trace: Trace, *, span_anchor: Callable[[str], str] = lambda s: f"#
             orientation="h", y=[row_of[s.span_id] for s in members],
             x=[max(s.duration_ns / 1e6, (trace.duration_ns / 1e6) * 0.002) for s in members],
             base=[(s.start_ns - t0) / 1e6 for s in members], name=service,
+            text=[fmt_ms(s.duration_ns / 1e6) + (" ✕ error" if s.is_error else "") for s in members],
+            textposition="outside", cliponaxis=False,
+            textfont={"size": 10, "color": [ERROR_RED if s.is_error else "#444" for s in members]},
             marker={"color": service_color(service),
                     "line": {"color": [ERROR_RED if s.is_error else "rgba(0,0,0,0)" for s in members],
                              "width": [3 if s.is_error else 0 for s in members]}},
@@ -417,11 +420,6 @@ def waterfall(trace: Trace, *, span_anchor: Callable[[str], str] = lambda s: f"#
                         + ("<br><b>error</b> " + _esc(s.status_message) if s.is_error else ""))
                        for s in members],
             hoverinfo="text"))
-    errors = [s for s in trace.spans if s.is_error]
-    if errors:
-        fig.add_trace(go.Scatter(x=[(s.end_ns - t0) / 1e6 for s in errors], y=[row_of[s.span_id] for s in errors],
-                                 mode="markers", name="error", marker={"symbol": "x", "color": ERROR_RED, "size": 11},
-                                 hoverinfo="skip"))
     if trace.critical_path:
         xs: list[float | None] = []
         ys: list[float | None] = []
