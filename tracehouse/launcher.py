@@ -100,8 +100,9 @@ class TraceHouseProcess:
 
 def start_tracehouse(store_dsn: str, *, log_path: str, extra_args: Sequence[str] = (),
                      env: dict[str, str] | None = None, command: str = "up",
-                     ready_timeout_s: float = 60.0) -> TraceHouseProcess:
-    """Starts `tracehouse <command>` on free ports and waits until /readyz answers 200."""
+                     ready_timeout_s: float = 60.0, wait_path: str = "/readyz") -> TraceHouseProcess:
+    """Starts `tracehouse <command>` on free ports and waits until `wait_path` answers 200
+    (`/healthz` to wait only for the process to listen, e.g. while its store is unreachable)."""
     ports = {name: free_port() for name in ("grpc", "http", "zipkin", "api")}
     args = [
         sys.executable, "-m", "tracehouse", command, "--store", store_dsn,
@@ -116,7 +117,7 @@ def start_tracehouse(store_dsn: str, *, log_path: str, extra_args: Sequence[str]
     process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
                                env={**os.environ, **(env or {})})
     handle = TraceHouseProcess(process, ports["grpc"], ports["http"], ports["zipkin"], ports["api"], log_path)
-    ready_url = f"{handle.api_url if command == 'up' else handle.otlp_http_url}/readyz"
+    ready_url = f"{handle.api_url if command == 'up' else handle.otlp_http_url}{wait_path}"
 
     def ready() -> bool:
         if process.poll() is not None:
