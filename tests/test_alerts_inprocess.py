@@ -17,16 +17,16 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+
+from tests.support import free_port, wait_for
+from tests.test_alerts_receiver import WebhookReceiver
+from tracehouse import storage
 from tracehouse.query.alerts.channels import SIGNATURE_HEADER, verify
 from tracehouse.query.alerts.lease import Lease
 from tracehouse.query.alerts.router import router
 from tracehouse.query.alerts.service import AlertService
 from tracehouse.query.alerts.settings import AlertSettings
 from tracehouse.query.store import StorePool
-
-from tests.support import free_port, wait_for
-from tests.test_alerts_receiver import WebhookReceiver
-from tracehouse import storage
 
 SECRET = "test-secret"
 
@@ -441,3 +441,27 @@ def test_one_replica_evaluates_and_the_other_takes_over(service_factory: Any, ap
     wait_for(lambda: second.status.passes >= 3, timeout_s=20, message="the second replica to take over")
     history = api.get("/api/v1/alerts/history").json()
     assert {h["rule_id"] for h in history} == {"any"}
+
+
+def test_disabling_a_firing_rule_resolves_it(api: TestClient, clickhouse: Client, service_factory: Any) -> None:
+    with WebhookReceiver() as receiver:
+        webhook_channel(api, receiver.url)
+        rule = {"name": "busy", "signal": "calls_per_min", "op": ">", "threshold": 0, "window_s": 60,
+                "target": {"service": "s"}, "channels": ["ops-webhook"]}
+        api.post("/api/v1/alerts/rules", json=rule)
+        api.post("/api/v1/alerts/rules", json={**rule, "name": "doomed", "channels": []})
+        insert_spans(clickhouse, server_spans("s", "GET /", [1.0]))
+        service = service_factory()
+        service.start()
+        wait_for(lambda: len(api.get("/api/v1/alerts").json()) == 2, timeout_s=20, message="both rules firing")
+        assert api.put("/api/v1/alerts/rules/busy", json={**rule, "enabled": False}).status_code == 200
+        assert api.delete("/api/v1/alerts/rules/doomed").status_code == 204
+        wait_for(lambda: len(receiver.accepted()) >= 2, timeout_s=20, message="the resolved notification")
+        passes = service.status.passes
+        wait_for(lambda: service.status.passes >= passes + 3, timeout_s=20, message="more passes")
+        assert api.get("/api/v1/alerts").json() == []
+    assert firing_and_resolved(receiver) == ["firing", "resolved"]
+    history = api.get("/api/v1/alerts/history").json()
+    assert sorted((h["rule_id"], h["from_state"], h["to_state"]) for h in history) == [
+        ("busy", "firing", "resolved"), ("busy", "ok", "firing"),
+        ("doomed", "firing", "resolved"), ("doomed", "ok", "firing")]

@@ -15,6 +15,7 @@ from email.message import EmailMessage
 from typing import Any
 
 import httpx
+
 from tracehouse.query.alerts.models import ChannelBody
 from tracehouse.query.alerts.repository import from_ms, now_ms
 from tracehouse.query.alerts.settings import AlertSettings

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from clickhouse_connect.driver.client import Client
+
 from tracehouse.query.alerts.channels import LOG_CHANNEL, Notification
 from tracehouse.query.alerts.models import compare
 from tracehouse.query.alerts.repository import AlertRepository, HistoryRow, StoredRule
@@ -84,10 +85,24 @@ class PassReport:
     errors: dict[str, str]
 
 
+def _history(rule_id: str, rule: StoredRule | None, result: Step, *, now_ms: int, silenced: bool,
+             replica_id: str) -> HistoryRow:
+    new = result.state
+    return HistoryRow(at_ms=now_ms, rule_id=rule_id, rule_name=rule.body.name if rule else "", series=new.series,
+                      labels=dict(new.labels), from_state=result.previous, to_state=new.state, value=new.value,
+                      threshold=rule.body.threshold if rule else 0.0, severity=rule.body.severity if rule else "",
+                      silenced=silenced, replica=replica_id)
+
+
 def evaluate_all(client: Client, repository: AlertRepository, *, now_ms: int, replica_id: str,
                  default_repeat_interval_s: float) -> PassReport:
-    """Evaluates every enabled rule, stores states and history, and returns what to send."""
-    rules = [r for r in repository.list_rules() if r.body.enabled]
+    """Evaluates every enabled rule, stores states and history, and returns what to send.
+
+    Series of a rule that was disabled or deleted while pending or firing resolve at once; a disabled
+    rule announces the resolution of what it had announced firing (a deleted one has no channels left)."""
+    every_rule = repository.list_rules()
+    rules = [r for r in every_rule if r.body.enabled]
+    switched_off = {r.id: r for r in every_rule if not r.body.enabled}
     states = repository.load_states()
     silences = repository.active_silences(now_ms)
     by_rule: dict[str, dict[str, SeriesState]] = {}
@@ -112,13 +127,27 @@ def evaluate_all(client: Client, repository: AlertRepository, *, now_ms: int, re
                 continue  # nothing to remember
             to_save.append(new)
             if outcome.step.changed:
-                history.append(HistoryRow(
-                    at_ms=now_ms, rule_id=rule.id, rule_name=rule.body.name, series=new.series,
-                    labels=dict(new.labels), from_state=outcome.step.previous, to_state=new.state, value=new.value,
-                    threshold=rule.body.threshold, severity=rule.body.severity, silenced=rule.id in silences,
-                    replica=replica_id))
+                history.append(_history(rule.id, rule, outcome.step, now_ms=now_ms, silenced=rule.id in silences,
+                                        replica_id=replica_id))
         for notification in evaluation.notifications:
             sends += [(channel, notification) for channel in evaluation.channels]
+    enabled = {r.id for r in rules}
+    for rule_id, series_states in sorted(by_rule.items()):
+        if rule_id in enabled:
+            continue
+        stopped = switched_off.get(rule_id)
+        for state in series_states.values():
+            if state.state not in ("pending", "firing"):
+                continue
+            result = step(state, condition=False, value=None, now_ms=now_ms, for_s=0, repeat_interval_s=0,
+                          silenced=rule_id in silences or stopped is None)
+            to_save.append(result.state)
+            history.append(_history(rule_id, stopped, result, now_ms=now_ms, silenced=rule_id in silences,
+                                    replica_id=replica_id))
+            if result.notify and stopped is not None:
+                outcome = SeriesOutcome(Series(state.series, dict(state.labels), None), result)
+                notification = notification_for(stopped, outcome, result.notify)
+                sends += [(channel, notification) for channel in (stopped.body.channels or [LOG_CHANNEL])]
     # State first, then history, then sending: a crash in between loses a notification rather than
     # repeating one, and the next pass does not see the transition again.
     repository.save_states(to_save)

@@ -15,6 +15,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 from pydantic import ValidationError
+
 from tracehouse.query.alerts.models import ChannelBody, RuleBody
 from tracehouse.query.alerts.state import SeriesState
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
+
 from tracehouse.query.alerts.channels import LOG_CHANNEL, body_for, payload
 from tracehouse.query.alerts.evaluator import evaluate_rule
 from tracehouse.query.alerts.models import (

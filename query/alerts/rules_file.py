@@ -25,10 +25,10 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
-from tracehouse.query.alerts.models import ChannelBody, ChannelIn, RuleBody, RuleIn
-from tracehouse.query.alerts.repository import AlertRepository
 
 from tracehouse.config import ConfigError
+from tracehouse.query.alerts.models import ChannelBody, ChannelIn, RuleBody, RuleIn
+from tracehouse.query.alerts.repository import AlertRepository
 
 FILE_SOURCE = "file"
 

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
+
+from tracehouse import storage
 from tracehouse.query.alerts import rules_file
 from tracehouse.query.alerts.evaluator import PassReport, evaluate_all
 from tracehouse.query.alerts.lease import Lease
 from tracehouse.query.alerts.notifier import Notifier
 from tracehouse.query.alerts.repository import AlertRepository, now_ms
 from tracehouse.query.alerts.settings import AlertSettings
-
-from tracehouse import storage
 
 log = logging.getLogger("tracehouse.alerts")
 

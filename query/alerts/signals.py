@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
+
 from tracehouse.query.alerts.models import METRIC_SIGNALS, SPAN_SIGNALS, RuleBody, Signal
 from tracehouse.query.analysis.graph import canonical_cycle, elementary_cycles
 
