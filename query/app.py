@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from tracehouse import storage
+from tracehouse.query.models import ErrorDetail
 from tracehouse.query.rollup import EdgeRollup
 from tracehouse.query.routers import db, dependencies, latency, services, top, traces
 from tracehouse.query.settings import QuerySettings, load_query_settings
@@ -25,6 +26,10 @@ from tracehouse.settings import StoreSettings
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorDetail, "description": "a parameter cannot be used; `detail` names it"},
+    503: {"model": ErrorDetail, "description": "the store is unavailable; retry later"},
+}
 ROUTERS = (services.router, traces.router, dependencies.router, latency.router, top.router, db.router)
 
 
@@ -62,7 +67,7 @@ def create_app(store: StoreSettings, toml: dict[str, Any], *, settings: QuerySet
     app.state.query_settings = query_settings
     app.state.edge_rollup = rollup
     for router in ROUTERS:
-        app.include_router(router, prefix=API_PREFIX)
+        app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     install_error_handlers(app)
     return app
 

@@ -263,3 +263,8 @@ class NPlusOneFinding(BaseModel):
 class NPlusOneReport(Window):
     min_executions: int
     findings: list[NPlusOneFinding]
+
+
+class ErrorDetail(BaseModel):
+    detail: str = Field(description="what went wrong; a bad parameter is named first")
+    parameter: str | None = Field(default=None, description="the parameter at fault, for 400")
