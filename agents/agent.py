@@ -74,6 +74,7 @@ class Agent:
 
     def start(self) -> Agent:
         from opentelemetry import metrics, trace
+
         from tracehouse.agents.dispatch import Dispatcher, EndpointPool
         from tracehouse.agents.exporters import TraceHouseMetricExporter, TraceHouseSpanExporter
         from tracehouse.agents.identity import InstanceIdentity, build_resource
@@ -113,6 +114,7 @@ class Agent:
 
         if settings.metrics_enabled:
             from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
             from tracehouse.agents.metrics import AgentMetrics, SystemMetrics
 
             reader = PeriodicExportingMetricReader(
@@ -204,6 +206,7 @@ class Agent:
                 return
             self._stopped = True
         deadline = time.monotonic() + timeout_s
+        self.dispatcher.limit_deadline(deadline)
         try:
             if self.processor is not None:
                 self.processor.shutdown(int(timeout_s * 1000))

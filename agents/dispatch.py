@@ -128,6 +128,7 @@ class Dispatcher:
         self._closed = threading.Event()
         self._last_warning = 0.0
         self._stats_lock = threading.Lock()
+        self._latest_deadline = float("inf")  # set at shutdown: no payload is retried past it
 
     def deliver(self, signal: str, body: bytes, deadline: float) -> bool:
         """True once an endpoint accepted `body`; False (counted as dropped) at the deadline."""
@@ -135,11 +136,12 @@ class Dispatcher:
         last = SendResult(Outcome.UNREACHABLE, "no endpoint available")
         while True:
             now = self._clock()
+            deadline = min(deadline, self._latest_deadline)
             endpoint, wait_s = self.pool.acquire()
             if endpoint is None:
                 if now + wait_s >= deadline or self._closed.is_set():
                     break
-                self._closed.wait(wait_s)
+                self._closed.wait(min(wait_s, 0.25))  # short steps: a shutdown may move the deadline
                 continue
             if previous is not None:
                 with self._stats_lock:
@@ -171,6 +173,10 @@ class Dispatcher:
         if now - self._last_warning >= 60 or self._last_warning == 0.0:
             self._last_warning = now
             logger.warning("tracehouse agent %s", message)
+
+    def limit_deadline(self, deadline: float) -> None:
+        """From now on no payload is retried past `deadline` (monotonic): the shutdown's own deadline."""
+        self._latest_deadline = min(self._latest_deadline, deadline)
 
     def close(self) -> None:
         """Stops waiting for endpoints to return (pending payloads then fail fast)."""

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
+
 from tracehouse.agents.identity import InstanceIdentity
 
 HEARTBEAT_METRIC = "tracehouse.agent.heartbeat"

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
+
 from tracehouse.agents.dispatch import EndpointPool
 from tracehouse.agents.identity import InstanceIdentity, port_from_argv
 from tracehouse.agents.sanitize import sanitize_statement, strip_sql_literals
