@@ -20,6 +20,7 @@ from clickhouse_connect.driver.client import Client
 
 from tracehouse import storage
 from tracehouse.collector.batch import ColumnBatch, Decoded
+from tracehouse.collector.encode import json_columns
 from tracehouse.collector.selfmon import CollectorStats
 from tracehouse.collector.settings import CollectorSettings
 
@@ -91,7 +92,13 @@ class Writer:
         """Runs in a worker thread."""
         try:
             self.ensure_schema()
-            self.client().insert(batch.table, batch.data, column_names=list(batch.columns), column_oriented=True)
+            body = json_columns(batch)
+            if body is not None:
+                self.client().raw_insert(batch.table, column_names=list(batch.columns), insert_block=body,
+                                         fmt="JSONColumns")
+            else:
+                self.client().insert(batch.table, batch.data, column_names=list(batch.columns),
+                                     column_oriented=True)
         except Exception:
             if not storage.is_embedded(self.dsn):
                 self.drop_client()
