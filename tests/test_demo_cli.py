@@ -1,0 +1,135 @@
+"""`tracehouse demo` end to end: TraceHouse and the shop start as real processes, every service's traces
+arrive within 30 s, the service map shows the shop (and its cycle), the planted problems are found,
+and on Ctrl-C (SIGINT) no process of the demo is left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+
+from tests.support import free_port, wait_for
+from tracehouse.demo.cli import RUN_MARKER, SERVICE_NAMES
+
+EXPECTED_EDGES = {("gateway", "orders"), ("orders", "inventory"), ("orders", "payments"),
+                  ("payments", "notifications"), ("notifications", "orders")}
+
+
+def _get(url: str) -> dict[str, Any]:
+    response = httpx.get(url, timeout=30)
+    response.raise_for_status()
+    return dict(response.json())
+
+
+def _demo_processes(run_id: str) -> list[psutil.Process]:
+    """Every live process that carries this demo run's marker in its environment."""
+    found = []
+    for process in psutil.process_iter(["pid", "status"]):
+        try:
+            if process.info["status"] != psutil.STATUS_ZOMBIE and process.environ().get(RUN_MARKER) == run_id:
+                found.append(process)
+        except psutil.Error:
+            continue
+    return found
+
+
+def _alive(pids: set[int]) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                alive.append(pid)
+        except psutil.NoSuchProcess:
+            continue
+    return alive
+
+
+@pytest.fixture
+def demo(server_store_dsn: str, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, int]]:
+    http_port = free_port()
+    output = tmp_path / "demo.out"
+    argv = [sys.executable, "-m", "tracehouse.demo.cli", "--store", server_store_dsn, "--host", "127.0.0.1",
+            "--otlp-grpc-port", str(free_port()), "--otlp-http-port", str(free_port()),
+            "--zipkin-port", str(free_port()), "--http-port", str(http_port),
+            "--cycle", "--rate", "8", "--logs", str(tmp_path / "logs"), "--no-progress"]
+    with open(output, "wb") as sink:
+        process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield process, output, http_port
+    finally:
+        if process.poll() is None:  # the test failed before its own SIGINT: clean up as the user would
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def test_demo_traces_every_service_shows_the_map_and_stops_cleanly(
+        demo: tuple[subprocess.Popen[bytes], Path, int]) -> None:
+    process, output, http_port = demo
+    api = f"http://127.0.0.1:{http_port}"
+
+    def banner() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"demo exited with {process.returncode}:\n{output.read_text()[-3000:]}")
+        return "TraceHouse demo is running" in output.read_text()
+
+    wait_for(banner, timeout_s=180, interval_s=0.5, message="the demo's banner")
+    text = output.read_text()
+    assert f"{api}/ui/" in text and "Ctrl-C" in text
+
+    # Every service produces traces within 30 s of the shop being up.
+    def all_services() -> set[str]:
+        names = {s["name"] for s in _get(f"{api}/api/v1/services")["services"] if s["calls"] > 0}
+        return names if set(SERVICE_NAMES) <= names else set()
+
+    wait_for(all_services, timeout_s=30, interval_s=1, message="traces from every shop service")
+
+    # The service map shows the shop, its databases and the cycle of --cycle.
+    def service_map() -> dict[str, Any]:
+        graph = _get(f"{api}/api/v1/dependencies")
+        edges = {(e["source"], e["target"]) for e in graph["edges"]}
+        return graph if edges >= EXPECTED_EDGES else {}
+
+    graph = wait_for(service_map, timeout_s=60, interval_s=2, message="the shop's service map")
+    kinds = {node["id"]: node["kind"] for node in graph["nodes"]}
+    assert {kinds[name] for name in SERVICE_NAMES} == {"service"}
+    assert "database" in set(kinds.values()), kinds
+    assert any({"orders", "payments", "notifications"} <= set(cycle["services"]) for cycle in graph["cycles"]), \
+        graph["cycles"]
+
+    # The planted problems: an N+1 loop in orders, failing payments.
+    def n_plus_one() -> list[dict[str, Any]]:
+        return [f for f in _get(f"{api}/api/v1/db/n-plus-one")["findings"] if f["service"] == "orders"]
+
+    findings = wait_for(n_plus_one, timeout_s=30, interval_s=2, message="the N+1 loop of orders")
+    assert findings[0]["executions_per_trace_max"] >= 10
+    payments = wait_for(lambda: [s for s in _get(f"{api}/api/v1/services")["services"]
+                                 if s["name"] == "payments" and s["errors"] > 0],
+                        timeout_s=30, interval_s=2, message="failed payments")
+    assert 0 < payments[0]["error_rate"] < 0.6
+
+    # Ctrl-C stops every process the demo started, and whatever they started.
+    run_ids = {p.environ().get(RUN_MARKER) for p in psutil.Process(process.pid).children(recursive=True)}
+    run_ids.discard(None)
+    assert len(run_ids) == 1
+    run_id = run_ids.pop()
+    assert run_id is not None
+    started = {p.pid for p in psutil.Process(process.pid).children(recursive=True)}
+    assert len(started) >= 1 + len(SERVICE_NAMES)
+    assert {p.pid for p in _demo_processes(run_id)} >= started
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=120) == 0, output.read_text()[-3000:]
+    assert "none left running" in output.read_text()
+    assert _alive(started) == []
+    assert _demo_processes(run_id) == []
