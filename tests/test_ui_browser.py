@@ -337,8 +337,9 @@ def test_seeded_services_map_traces_and_pages(tracehouse: TraceHouseProcess, bro
         const size = gd._fullLayout._size, xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
         let best = null;
         gd.calcdata.forEach((trace, i) => trace.forEach((pt, j) => {
-            if (best === null || pt.y > best.y) {
-                best = {x: size.l + xa.l2p(pt.x), y: size.t + ya.l2p(pt.y), url: gd.data[i].customdata[j]};
+            if (best === null || pt.y > best.duration) {
+                best = {duration: pt.y, x: size.l + xa.l2p(pt.x), y: size.t + ya.l2p(pt.y),
+                        url: gd.data[i].customdata[pt.i === undefined ? j : pt.i]};
             }
         }));
         const box = gd.getBoundingClientRect();
