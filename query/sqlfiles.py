@@ -1,7 +1,7 @@
 """SQL statements of the query service, read once from `query/sql/*.sql`.
 
 A statement may include shared expressions by marker: `/*DB_SYSTEM*/`, `/*DB_STATEMENT*/`,
-`/*BACKEND_TARGET*/` and `/*SPAN_PAIRS*/` are replaced by the files of those names. Other
+`/*BACKEND_TARGET*/`, `/*EXTERNAL_PEER*/` and `/*SPAN_PAIRS*/` are replaced by the files of those names. Other
 markers (`/*FILTERS*/`) are left for the reader, which fills them with constant fragments only.
 """
 
@@ -15,6 +15,7 @@ _INCLUDES = {
     "/*DB_STATEMENT*/": "expr_db_statement",
     "/*BACKEND_TARGET*/": "expr_backend_target",
     "/*SPAN_PAIRS*/": "span_pairs",
+    "/*EXTERNAL_PEER*/": "expr_external_peer",
 }
 
 

@@ -1,6 +1,6 @@
 -- Database calls per service, database and normalized statement per minute, from CLIENT spans that
 -- carry db.system (or db.system.name), kept up to date by a materialized view on otel_traces.
--- The statement is normalized inside ClickHouse: literals become ?, IN-lists and VALUES rows (?);
+-- The statement is normalized inside ClickHouse: literals become ?, IN-lists and VALUES rows (?),
 -- key-value stores (redis, memcached) keep only the command word. query/analysis/sqlnorm.py states
 -- the same rules in Python.
 CREATE TABLE IF NOT EXISTS ${LOCAL tracehouse_db_calls_1m} ${ON_CLUSTER} (

@@ -1,6 +1,7 @@
 -- Service dependency edges.
 --
--- tracehouse_span_links holds one row per parent->child span pair whose services differ. It is
+-- tracehouse_span_links holds one row per parent->child span pair whose services differ, and one
+-- per CLIENT span to an uninstrumented peer (no child span, the target is an `external` node). It is
 -- filled by the query service's rollup job (query/rollup.py), an INSERT ... SELECT over closed time
 -- windows that joins each child to its parent by (TraceId, ParentSpanId). A pair belongs to the
 -- window that contains the later of the two span end times, so it is counted exactly once, when
@@ -20,6 +21,7 @@ CREATE TABLE IF NOT EXISTS ${LOCAL tracehouse_span_links} ${ON_CLUSTER} (
     Source LowCardinality(String),
     SourceKind LowCardinality(String),
     Target LowCardinality(String),
+    TargetKind LowCardinality(String),
     Operation LowCardinality(String),
     DurationNs UInt64 CODEC(T64, ZSTD(1)),
     IsError UInt8
@@ -57,7 +59,7 @@ AS SELECT
     Source,
     SourceKind,
     Target,
-    'service' AS TargetKind,
+    TargetKind,
     Operation,
     toUInt64(count()) AS Calls,
     toUInt64(sum(IsError)) AS Errors,

@@ -238,3 +238,40 @@ def _dsn(store_dsn: str, client: storage.Client) -> str:
 
 def _ms(value: datetime) -> str:
     return str(int(value.timestamp() * 1000))
+
+
+def test_calls_to_uninstrumented_peers_are_external_nodes(clickhouse: storage.Client, session_store_dsn: str) -> None:
+    spans: list[Span] = []
+    for i in range(3):
+        root = Span(new_trace_id(), "checkout", "POST /pay", ago(1500 - i), 100)
+        stripe = root.child("checkout", "POST", kind="Client", offset_ms=5, duration_ms=40, error=i == 0,
+                            attributes={"server.address": "api.stripe.com", "http.request.method": "POST"})
+        traced = root.child("checkout", "GET", kind="Client", offset_ms=50, duration_ms=20,
+                            attributes={"server.address": "inventory.internal"})
+        inventory = traced.child("inventory", "GET /stock", duration_ms=15)
+        spans += [root, stripe, traced, inventory]
+    insert_spans(clickhouse, spans)
+    settings = QuerySettings(rollup_enabled=False)
+    with api(session_store_dsn, clickhouse, settings) as http:
+        raw = http.get("/api/v1/dependencies", params={"start": _ms(ago(1800)), "end": _ms(ago(1000))}).json()
+        EdgeRollup(lambda: clickhouse, settings).run_once(client=clickhouse)
+        rolled = http.get("/api/v1/dependencies").json()
+    for body in (raw, rolled):
+        edges = {(e["source"], e["target"]): (e["calls"], e["errors"]) for e in body["edges"]}
+        assert edges == {("checkout", "api.stripe.com"): (3, 1), ("checkout", "inventory"): (3, 0)}
+        assert {n["id"]: n["kind"] for n in body["nodes"]} == {"checkout": "service", "inventory": "service",
+                                                               "api.stripe.com": "external"}
+    assert raw["source"] == "raw" and rolled["source"] == "rollup"
+
+
+def test_edges_past_a_busy_rollup_say_where_they_are_complete(clickhouse: storage.Client,
+                                                             session_store_dsn: str) -> None:
+    spans: list[Span] = []
+    for i in range(5):
+        spans += cycle_trace(ago(120 - i))
+    insert_spans(clickhouse, spans)
+    settings = QuerySettings(rollup_enabled=False, raw_tail_max_spans=0)
+    with api(session_store_dsn, clickhouse, settings) as http:
+        body = http.get("/api/v1/dependencies").json()
+    assert body["complete_until"] is not None
+    assert {(e["source"], e["target"]) for e in body["edges"]} == {("A", "mysql/shop")}  # from the span itself

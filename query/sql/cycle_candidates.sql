@@ -5,9 +5,9 @@ FROM (
     SELECT TraceId, toString(Source) AS Source, toString(Target) AS Target
     FROM tracehouse_span_links
     WHERE Minute >= toDateTime({links_start_s:Int64}) AND Minute < toDateTime({links_end_s:Int64})
-      AND SourceKind = 'service'
+      AND SourceKind = 'service' AND TargetKind = 'service'
     UNION ALL
-    SELECT TraceId, Source, Target FROM (/*SPAN_PAIRS*/) WHERE SourceKind = 'service'
+    SELECT TraceId, Source, Target FROM (/*SPAN_PAIRS*/) WHERE SourceKind = 'service' AND TargetKind = 'service'
 )
 GROUP BY TraceId
 HAVING hasAny(groupUniqArray(Source), groupUniqArray(Target))

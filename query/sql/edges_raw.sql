@@ -10,7 +10,7 @@ SELECT
     quantilesDD(0.01, 0.5, 0.95, 0.99)(DurationNs / 1e6) AS quantiles,
     groupUniqArray(5)(TraceId) AS example_trace_ids
 FROM (
-    SELECT Source, SourceKind, Target, 'service' AS TargetKind, DurationNs, IsError, TraceId
+    SELECT Source, SourceKind, Target, TargetKind, DurationNs, IsError, TraceId
     FROM (/*SPAN_PAIRS*/)
     UNION ALL
     SELECT toString(ServiceName) AS Source, 'service' AS SourceKind, /*BACKEND_TARGET*/ AS Target,

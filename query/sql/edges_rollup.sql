@@ -16,11 +16,11 @@ FROM (
     FROM tracehouse_service_edges_1m
     WHERE Minute >= toDateTime({start_s:Int64}) AND Minute < toDateTime({end_s:Int64})
     UNION ALL
-    SELECT Source, SourceKind, Target, 'service' AS TargetKind, toUInt64(count()) AS Calls,
+    SELECT Source, SourceKind, Target, TargetKind, toUInt64(count()) AS Calls,
            toUInt64(sum(IsError)) AS Errors, sum(DurationNs) AS DurationSumNs,
            quantilesDDState(0.01, 0.5)(DurationNs / 1e6) AS DurationSketch,
            groupUniqArrayState(5)(TraceId) AS ExampleTraceIds
     FROM (/*SPAN_PAIRS*/)
-    GROUP BY Source, SourceKind, Target
+    GROUP BY Source, SourceKind, Target, TargetKind
 )
 GROUP BY Source, SourceKind, Target, TargetKind

@@ -1,2 +1,2 @@
 INSERT INTO tracehouse_span_links
-    (Minute, TraceId, ParentSpanId, SpanId, Source, SourceKind, Target, Operation, DurationNs, IsError)
+    (Minute, TraceId, ParentSpanId, SpanId, Source, SourceKind, Target, TargetKind, Operation, DurationNs, IsError)
