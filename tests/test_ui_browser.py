@@ -99,6 +99,32 @@ def page_errors(driver: Any) -> list[str]:
     return [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".msg.error")]
 
 
+def click_point(driver: Any, figure_id: str, choose_js: str) -> str:
+    """Clicks, with the mouse, the point of a plotly scatter for which `choose_js` (a function body
+    over `gd`, trace index `i` and point index `j`) returns true; returns that point's customdata."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    target = driver.execute_script(f"""
+        const gd = document.getElementById({figure_id!r});
+        const choose = (gd, i, j) => {{ {choose_js} }};
+        const size = gd._fullLayout._size, xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+        const box = gd.getBoundingClientRect();
+        for (let i = 0; i < gd.calcdata.length; i++) {{
+            for (let j = 0; j < gd.calcdata[i].length; j++) {{
+                const pt = gd.calcdata[i][j];
+                if (pt.x === undefined || !choose(gd, i, j)) continue;
+                return {{dx: size.l + xa.l2p(pt.x) - box.width / 2, dy: size.t + ya.l2p(pt.y) - box.height / 2,
+                         url: gd.data[i].customdata[pt.i === undefined ? j : pt.i]}};
+            }}
+        }}
+        return null;""")
+    assert target is not None, f"no such point in {figure_id}"
+    ActionChains(driver).move_to_element_with_offset(driver.find_element(By.ID, figure_id), int(target["dx"]),
+                                                     int(target["dy"])).pause(0.3).click().perform()
+    return str(target["url"])
+
+
 # --- seeding with the real OpenTelemetry SDK -----------------------------------------------------------
 
 @dataclass
@@ -284,7 +310,6 @@ def test_empty_store_pages_explain_what_to_do_and_api_errors_show_as_messages(
 
 
 def test_seeded_services_map_traces_and_pages(tracehouse: TraceHouseProcess, browser: Any) -> None:
-    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
@@ -315,6 +340,9 @@ def test_seeded_services_map_traces_and_pages(tracehouse: TraceHouseProcess, bro
         "return document.getElementById('fig-service-map').layout.annotations"
         ".filter(a => a.showarrow && a.arrowcolor === '#d62728').length")
     assert red_edges == 3
+    click_point(browser, "fig-service-map", "const t = gd.data[i]; return t.name === 'service' && t.text[j] === 'payments';")
+    wait_for(lambda: urlparse(browser.current_url).path == "/ui/services/payments", timeout_s=15,
+             message="a click on the payments node to open its page")
 
     # Trace view: the seeded span count, one bar per span, the failed span marked.
     failing = trace_ids[0]  # index 0 has the payments error
@@ -332,26 +360,12 @@ def test_seeded_services_map_traces_and_pages(tracehouse: TraceHouseProcess, bro
     listed = {a.get_attribute("href").rsplit("/", 1)[1].split("?")[0]
               for a in browser.find_elements(By.CSS_SELECTOR, "#traces-table a.trace-link")}
     assert set(trace_ids) <= listed
-    target = browser.execute_script("""
-        const gd = document.getElementById('fig-trace-scatter');
-        const size = gd._fullLayout._size, xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
-        let best = null;
-        gd.calcdata.forEach((trace, i) => trace.forEach((pt, j) => {
-            if (best === null || pt.y > best.duration) {
-                best = {duration: pt.y, x: size.l + xa.l2p(pt.x), y: size.t + ya.l2p(pt.y),
-                        url: gd.data[i].customdata[pt.i === undefined ? j : pt.i]};
-            }
-        }));
-        const box = gd.getBoundingClientRect();
-        return {dx: best.x - box.width / 2, dy: best.y - box.height / 2, url: best.url};""")
-    scatter = browser.find_element(By.ID, "fig-trace-scatter")
-    ActionChains(browser).move_to_element_with_offset(scatter, int(target["dx"]), int(target["dy"])).pause(0.3) \
-        .click().perform()
+    slowest = max(range(TRACE_COUNT), key=lambda i: checkout_trace(i).end_ms)
+    target_url = click_point(browser, "fig-trace-scatter", "return gd.calcdata[i][j].y === Math.max("
+                             "...gd.calcdata.flatMap(trace => trace.map(pt => pt.y)));")
     wait_for(lambda: urlparse(browser.current_url).path != "/ui/traces", timeout_s=15,
              message="the click on the scatter to open a trace")
-    assert urlparse(browser.current_url).path == urlparse(target["url"]).path
-    slowest = trace_ids[-1]  # the last seeded trace is the longest
-    assert urlparse(browser.current_url).path == f"/ui/traces/{slowest}"
+    assert urlparse(browser.current_url).path == urlparse(target_url).path == f"/ui/traces/{trace_ids[slowest]}"
     wait_for(lambda: browser.find_elements(By.ID, "span-count"), timeout_s=15, message="the trace page")
     assert browser.find_element(By.ID, "span-count").text == str(SPANS_PER_TRACE)
     assert console_errors(browser) == []
@@ -412,6 +426,16 @@ def test_seeded_services_map_traces_and_pages(tracehouse: TraceHouseProcess, bro
     wait_for(lambda: browser.find_elements(By.ID, "test-result"), timeout_s=30, message="the rule test result")
     assert "state" in browser.find_element(By.ID, "test-result").text
     assert page_errors(browser) == []
+    browser.find_element(By.LINK_TEXT, "edit").click()
+    wait_for(lambda: browser.find_element(By.NAME, "threshold").get_attribute("value") == "250", timeout_s=15,
+             message="the edit form filled with the rule")
+    threshold = browser.find_element(By.NAME, "threshold")
+    threshold.clear()
+    threshold.send_keys("300")
+    browser.find_element(By.CSS_SELECTOR, "form.rule-form button[type=submit]").click()
+    wait_for(lambda: "p99_ms > 300" in browser.find_element(By.CSS_SELECTOR, "#rules-table tbody tr").text,
+             timeout_s=15, message="the edited threshold in the rules table")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#rules-table tbody tr")) == 1
     Select(browser.find_element(By.CSS_SELECTOR, "form.silence select")).select_by_value("60")
     browser.find_element(By.XPATH, "//form[contains(@class, 'silence')]//button[text()='mute']").click()
     wait_for(lambda: "muted until" in browser.find_element(By.CSS_SELECTOR, "#rules-table tbody tr").text,
