@@ -239,9 +239,24 @@ class TraceCycles:
     truncated: bool
 
 
-def find_trace_cycles(client: Client, settings: QuerySettings, window: TimeWindow, *,
-                      max_examples: int = 5) -> TraceCycles:
-    """Traces in the window whose call path re-enters a service, grouped by service path."""
+def edges_on_cycles(edges: list[EdgeStats]) -> list[tuple[str, str]]:
+    """Service-to-service edges inside a strongly connected component: the only hops a trace's
+    re-entry into a service can take."""
+    between = service_edges(edges)
+    component_of: dict[str, int] = {}
+    adjacency = adjacency_from_edges((e.source, e.target) for e in between)
+    for number, component in enumerate(strongly_connected_components(adjacency)):
+        for node in component:
+            component_of[node] = number
+    return sorted((e.source, e.target) for e in between if component_of[e.source] == component_of[e.target])
+
+
+def find_trace_cycles(client: Client, settings: QuerySettings, window: TimeWindow, cycle_edges: list[tuple[str, str]],
+                      *, max_examples: int = 5) -> TraceCycles:
+    """Traces in the window whose call path re-enters a service, grouped by service path.
+    `cycle_edges` (from `edges_on_cycles`) limits the traces examined."""
+    if not cycle_edges:
+        return TraceCycles([], 0, False)
     plan = plan_pairs(client, settings, window)
     parameters: dict[str, Any] = dict(plan.pairs.parameters())
     if plan.mode == "raw":
@@ -251,6 +266,7 @@ def find_trace_cycles(client: Client, settings: QuerySettings, window: TimeWindo
         parameters.update(links_start_s=bounds["start_s"], links_end_s=bounds["end_s"])
     limit = settings.cycle_trace_limit
     parameters["limit"] = limit + 1
+    parameters["cycle_edges"] = cycle_edges
     candidates = [row["trace_id"] for row in fetch(client, sql("cycle_candidates"), parameters)]
     truncated = len(candidates) > limit
     candidates = candidates[:limit]

@@ -10,7 +10,14 @@ from fastapi.responses import PlainTextResponse, Response
 
 from tracehouse.query.analysis.graph import to_dot
 from tracehouse.query.deps import Parallel, Settings, Window
-from tracehouse.query.graphs import build_graph, find_cycles, find_trace_cycles, load_edges, load_services
+from tracehouse.query.graphs import (
+    build_graph,
+    edges_on_cycles,
+    find_cycles,
+    find_trace_cycles,
+    load_edges,
+    load_services,
+)
 from tracehouse.query.models import CycleReport, Dependencies, GraphEdge, GraphNode, ServiceCycle, TraceCycle
 from tracehouse.query.routers.common import rfc3339_ns, window_fields
 from tracehouse.query.store import Store
@@ -51,7 +58,7 @@ def dependencies(client: Store, settings: Settings, window: Window, parallel: Pa
 def cycles(client: Store, settings: Settings, window: Window) -> CycleReport | Response:
     edge_set = load_edges(client, settings, window)
     found = find_cycles(edge_set.edges, settings.max_cycles)
-    per_trace = find_trace_cycles(client, settings, window)
+    per_trace = find_trace_cycles(client, settings, window, edges_on_cycles(edge_set.edges))
     return CycleReport(
         **window_fields(window),
         cycles=[ServiceCycle(**c) for c in found.cycles],
