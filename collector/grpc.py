@@ -1,81 +1,76 @@
-"""OTLP/gRPC receiver: the trace and metrics Export services (gzip is handled by grpc itself)."""
+"""OTLP/gRPC receiver: the trace and metrics Export services (gzip is handled by grpc itself).
+
+Requests are taken as raw bytes and decoded by the same decoders as OTLP/HTTP protobuf bodies, so
+that both receivers share one decoding path (and its worker processes).
+"""
 
 from __future__ import annotations
 
-import grpc
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceRequest,
-    ExportMetricsServiceResponse,
-)
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
+from collections.abc import Awaitable, Callable
 
+import grpc
+from google.protobuf.message import Message
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from tracehouse.collector.batch import Decoded
+from tracehouse.collector.decode import PROTOBUF
 from tracehouse.collector.health import Health
 from tracehouse.collector.ingest import Failure, Ingest
 
 _CODES = {code.value[0]: code for code in grpc.StatusCode}
+TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+METRICS_SERVICE = "opentelemetry.proto.collector.metrics.v1.MetricsService"
 
 
-async def _abort(context: grpc.aio.ServicerContext, failure: Failure, retry_after_s: int) -> None:
-    if failure.retryable:
-        # OTLP/gRPC clients read the retry delay from RetryInfo; a plain trailer is a hint for others.
-        context.set_trailing_metadata((("retry-after", str(retry_after_s)),))
-    await context.abort(_CODES[failure.grpc_code], failure.message)
+def _trace_response(decoded: Decoded) -> Message:
+    response = ExportTraceServiceResponse()
+    if decoded.rejected or decoded.messages:
+        response.partial_success.rejected_spans = decoded.rejected
+        response.partial_success.error_message = decoded.error_message
+    return response
 
 
-class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
-    def __init__(self, ingest: Ingest, health: Health) -> None:
-        self.ingest = ingest
-        self.health = health
+def _metrics_response(decoded: Decoded) -> Message:
+    response = ExportMetricsServiceResponse()
+    if decoded.rejected or decoded.messages:
+        response.partial_success.rejected_data_points = decoded.rejected
+        response.partial_success.error_message = decoded.error_message
+    return response
 
-    async def Export(self, request: ExportTraceServiceRequest,  # noqa: N802 - gRPC method name
-                     context: grpc.aio.ServicerContext) -> ExportTraceServiceResponse:
-        if self.health.draining:
+
+def _export_handler(ingest: Ingest, health: Health, signal: str,
+                    respond: Callable[[Decoded], Message]) -> Callable[[bytes, grpc.aio.ServicerContext],
+                                                                        Awaitable[Message]]:
+    async def export(body: bytes, context: grpc.aio.ServicerContext) -> Message:
+        if health.draining:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the collector is shutting down")
-        outcome = await self.ingest.store("otlp_grpc", "traces", lambda: self.ingest.decode_traces(request))
+        outcome = await ingest.store_body("otlp_grpc", signal, signal, body, PROTOBUF)
         if isinstance(outcome, Failure):
-            await _abort(context, outcome, self.ingest.settings.retry_after_s)
-            raise AssertionError("unreachable")  # abort raises
-        response = ExportTraceServiceResponse()
-        if outcome.rejected or outcome.messages:
-            response.partial_success.rejected_spans = outcome.rejected
-            response.partial_success.error_message = outcome.error_message
-        return response
+            if outcome.retryable:
+                # OTLP/gRPC clients retry UNAVAILABLE and RESOURCE_EXHAUSTED; this trailer is a hint.
+                context.set_trailing_metadata((("retry-after", str(ingest.settings.retry_after_s)),))
+            await context.abort(_CODES[outcome.grpc_code], outcome.message)
+        assert isinstance(outcome, Decoded)
+        return respond(outcome)
 
-
-class _MetricsService(metrics_service_pb2_grpc.MetricsServiceServicer):
-    def __init__(self, ingest: Ingest, health: Health) -> None:
-        self.ingest = ingest
-        self.health = health
-
-    async def Export(self, request: ExportMetricsServiceRequest,  # noqa: N802 - gRPC method name
-                     context: grpc.aio.ServicerContext) -> ExportMetricsServiceResponse:
-        if self.health.draining:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "the collector is shutting down")
-        outcome = await self.ingest.store("otlp_grpc", "metrics", lambda: self.ingest.decode_metrics(request))
-        if isinstance(outcome, Failure):
-            await _abort(context, outcome, self.ingest.settings.retry_after_s)
-            raise AssertionError("unreachable")
-        response = ExportMetricsServiceResponse()
-        if outcome.rejected or outcome.messages:
-            response.partial_success.rejected_data_points = outcome.rejected
-            response.partial_success.error_message = outcome.error_message
-        return response
+    return export
 
 
 def build_grpc_server(ingest: Ingest, health: Health, host: str, port: int) -> tuple[grpc.aio.Server, int]:
     """The server and the port it bound (useful when `port` is 0)."""
-    limit = ingest.settings.max_body_bytes
     server = grpc.aio.server(options=[
-        ("grpc.max_receive_message_length", limit),
+        ("grpc.max_receive_message_length", ingest.settings.max_body_bytes),
         ("grpc.max_send_message_length", 4 * 1024 * 1024),
     ])
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceService(ingest, health), server)
-    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_MetricsService(ingest, health), server)
+    for service, signal, respond in ((TRACE_SERVICE, "traces", _trace_response),
+                                     (METRICS_SERVICE, "metrics", _metrics_response)):
+        handler = grpc.unary_unary_rpc_method_handler(
+            _export_handler(ingest, health, signal, respond),
+            request_deserializer=None,  # raw bytes: decoded by the shared decoders
+            response_serializer=lambda message: message.SerializeToString(),
+        )
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, {"Export": handler}),))
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"could not bind OTLP/gRPC to {host}:{port}")

@@ -16,11 +16,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from tracehouse.collector.batch import Decoded
-from tracehouse.collector.decode import JSON, PROTOBUF, decode_body
+from tracehouse.collector.decode import JSON, PROTOBUF
 from tracehouse.collector.health import Health
 from tracehouse.collector.ingest import Failure, Ingest
 from tracehouse.collector.otlp_json import DecodeError, response_json
-from tracehouse.collector.zipkin import decode_zipkin
 
 
 class BodyTooLarge(Exception):
@@ -116,8 +115,7 @@ class OtlpHttpReceiver:
         except DecodeError as exc:
             return _status_response(400, str(exc), media_type)
 
-        outcome = await self.ingest.store("otlp_http", signal,
-                                          lambda: decode_body(body, media_type, signal, self.ingest.limits))
+        outcome = await self.ingest.store_body("otlp_http", signal, signal, body, media_type)
         if isinstance(outcome, Failure):
             retry = self.ingest.settings.retry_after_s if outcome.retryable else None
             return _status_response(outcome.http_status, outcome.message, media_type, retry)
@@ -148,8 +146,7 @@ class ZipkinReceiver:
             return PlainTextResponse(str(exc), 413)
         except DecodeError as exc:
             return PlainTextResponse(str(exc), 400)
-        max_attrs = self.ingest.settings.max_attributes_per_span
-        outcome = await self.ingest.store("zipkin", "traces", lambda: decode_zipkin(body, max_attrs))
+        outcome = await self.ingest.store_body("zipkin", "traces", "zipkin", body)
         if isinstance(outcome, Failure):
             headers = {"Retry-After": str(self.ingest.settings.retry_after_s)} if outcome.retryable else None
             return PlainTextResponse(outcome.message, outcome.http_status, headers=headers)

@@ -7,13 +7,14 @@ everything after that is here, so all of them answer the same way to the same pr
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tracehouse.collector.batch import Decoded
+from tracehouse.collector.decoders import Decoders, DecoderUnavailable
 from tracehouse.collector.metrics import decode_metrics
 from tracehouse.collector.otlp_json import DecodeError
 from tracehouse.collector.pipeline import Overloaded, Pipeline, ShuttingDown, StoreUnavailable
@@ -43,6 +44,7 @@ class Ingest:
         self.stats = stats
         self.settings = settings
         self.limits = DecodeLimits(max_attributes=settings.max_attributes_per_span)
+        self.decoders = Decoders(settings.decode_workers, self.limits)
 
     def decode_traces(self, request: ExportTraceServiceRequest) -> Decoded:
         return decode_traces(request, self.limits)
@@ -50,10 +52,25 @@ class Ingest:
     def decode_metrics(self, request: ExportMetricsServiceRequest) -> Decoded:
         return decode_metrics(request, self.settings.max_attributes_per_span)
 
+    async def store_body(self, receiver: str, signal: str, kind: str, body: bytes,
+                         media_type: str = "") -> Decoded | Failure:
+        """Decodes `body` (in a worker process when there are any) and stores it."""
+        return await self._store(receiver, signal, lambda: self.decoders.decode(kind, body, media_type))
+
     async def store(self, receiver: str, signal: str, decode: Callable[[], Decoded]) -> Decoded | Failure:
-        """Decodes and stores; the Decoded (with any partial rejections) or the Failure."""
+        """Decodes with `decode` on the event loop and stores; the Decoded or the Failure."""
+
+        async def run() -> Decoded:
+            return decode()
+
+        return await self._store(receiver, signal, run)
+
+    async def _store(self, receiver: str, signal: str,
+                     decode: Callable[[], Awaitable[Decoded]]) -> Decoded | Failure:
         try:
-            decoded = decode()
+            decoded = await decode()
+        except DecoderUnavailable as exc:
+            return self._refused(receiver, signal, "decoder_restarted", Failure(503, UNAVAILABLE, str(exc), True))
         except DecodeError as exc:
             return self._refused(receiver, signal, "malformed", Failure(400, INVALID_ARGUMENT, str(exc), False))
         except RecursionError:

@@ -19,6 +19,7 @@ class CollectorSettings:
     max_body_bytes: int = 16 * 1024 * 1024  # per request, also after gunzip; beyond it 413
     max_attributes_per_span: int = 1024
     insert_workers: int = 2
+    decode_workers: int = -1  # processes decoding request bodies; 0 decodes on the event loop, -1 one per core
     insert_timeout_s: float = 30.0
     retry_after_s: int = 2  # Retry-After sent with 429 / 503
 
@@ -31,3 +32,4 @@ class CollectorSettings:
         require(self.max_body_bytes > 0, "max_body_bytes must be positive")
         require(self.max_attributes_per_span > 0, "max_attributes_per_span must be positive")
         require(1 <= self.insert_workers <= 32, "insert_workers must be between 1 and 32")
+        require(-1 <= self.decode_workers <= 64, "decode_workers must be -1 (one per core), 0 (none) or up to 64")

@@ -128,6 +128,7 @@ class CollectorService:
             log.warning("store not reachable yet (%s); will apply the schema when it is", _one_line(exc))
 
     async def start(self) -> None:
+        self.ingest.decoders.start()
         await self.grpc.start()
         await self.http.start()
         await self.zipkin.start()
@@ -138,6 +139,7 @@ class CollectorService:
         await asyncio.gather(self.grpc.stop(grace=30), self.http.stop(), self.zipkin.stop())
         await self.pipeline.drain()
         self.writer.close()
+        self.ingest.decoders.shutdown()
 
     def addresses(self) -> dict[str, str]:
         host = _display_host(self.settings.host)
