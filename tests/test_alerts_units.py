@@ -6,12 +6,17 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
+
+from tests.test_alerts_receiver import WebhookReceiver
+from tracehouse.config import ConfigError, load_settings
 from tracehouse.query.alerts import rules_file
 from tracehouse.query.alerts.channels import (
     SIGNATURE_HEADER,
+    EmailSender,
     Notification,
     WebhookSender,
     body_for,
@@ -23,9 +28,6 @@ from tracehouse.query.alerts.models import ChannelBody, RuleIn
 from tracehouse.query.alerts.settings import AlertSettings
 from tracehouse.query.alerts.signals import cycle_key
 from tracehouse.query.alerts.state import SeriesState, step
-
-from tests.test_alerts_receiver import WebhookReceiver
-from tracehouse.config import ConfigError, load_settings
 
 RULE_JSON = {"name": "checkout p99", "target": {"service": "shop", "operation": "GET /checkout"},
              "signal": "p99_ms", "op": ">", "threshold": 250, "window_s": 300, "for_s": 60,
@@ -199,3 +201,36 @@ def test_settings_from_environment() -> None:
     assert settings.effective_lease_ttl_s == 10.0
     with pytest.raises(ConfigError, match="evaluation_interval_s"):
         load_settings(AlertSettings, environ={"TRACEHOUSE_EVALUATION_INTERVAL_S": "0"})
+
+
+def test_email_channel_sends_through_a_real_smtp_server() -> None:
+    controller_module = pytest.importorskip("aiosmtpd.controller")
+    from aiosmtpd.handlers import Message
+
+    received: list[Any] = []
+
+    class Collect(Message):
+        def handle_message(self, message: Any) -> None:
+            received.append(message)
+
+    from tests.support import free_port
+
+    port = free_port()
+    controller = controller_module.Controller(Collect(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        settings = AlertSettings(smtp_host="127.0.0.1", smtp_port=port, smtp_from="alerts@example.org")
+        result = EmailSender(settings, threading.Event()).send(
+            ChannelBody(type="email", to=["oncall@example.org"]), _notification())
+    finally:
+        controller.stop()
+    assert result.ok, result.error
+    (message,) = received
+    assert message["To"] == "oncall@example.org" and message["From"] == "alerts@example.org"
+    assert " ".join(message["Subject"].split()).startswith("[FIRING] checkout p99 (critical)")  # unfolded
+
+
+def test_email_without_smtp_host_fails_clearly() -> None:
+    result = EmailSender(AlertSettings(), threading.Event()).send(
+        ChannelBody(type="email", to=["a@example.org"]), _notification())
+    assert not result.ok and "smtp_host" in result.error
