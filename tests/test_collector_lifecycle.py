@@ -137,3 +137,35 @@ def test_toml_configuration_file(tmp_path: Path, server_store_dsn: str) -> None:
         assert response.status_code == 413
     finally:
         process.stop()
+
+
+def test_a_killed_decode_worker_costs_a_retry_not_the_collector(tracehouse: TraceHouseProcess) -> None:
+    import psutil
+
+    def workers() -> list[psutil.Process]:
+        return [child for child in psutil.Process(tracehouse.process.pid).children()
+                if "spawn_main" in " ".join(child.cmdline())]
+
+    assert wait_for(lambda: len(workers()) >= 1, timeout_s=30, message="decode worker processes")
+    body = trace_request(random.Random(3), 500).SerializeToString()
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def send() -> None:
+        with httpx.Client(timeout=30) as http:
+            while not stop.is_set():
+                statuses.append(http.post(f"{tracehouse.otlp_http_url}/v1/traces", content=body,
+                                          headers=PROTOBUF).status_code)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    wait_for(lambda: len(statuses) >= 3, timeout_s=30, message="exports before the crash")
+    for worker in workers():
+        worker.kill()
+    wait_for(lambda: statuses[-3:] == [200, 200, 200] and len(workers()) >= 1, timeout_s=60,
+             message="exports to succeed again after the pool restarts")
+    stop.set()
+    sender.join()
+    assert set(statuses) <= {200, 503}
+    assert tracehouse.process.poll() is None
+    assert "a decode worker died; restarting the pool" in tracehouse.log()
