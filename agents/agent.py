@@ -68,6 +68,7 @@ class Agent:
         self.processor: Any = None
         self.instrumented: tuple[str, ...] = ()
         self._system_metrics: Any = None
+        self._metric_readers: list[Any] = []
         self._agent_metrics: Any = None
         self._shutdown_lock = threading.Lock()
         self._stopped = False
@@ -121,6 +122,7 @@ class Agent:
                 TraceHouseMetricExporter(self.dispatcher, deadline_s=settings.export_deadline_s),
                 export_interval_millis=settings.metrics_interval_s * 1000.0,
                 export_timeout_millis=settings.export_deadline_s * 1000.0)
+            self._metric_readers = [reader]
             self.meter_provider = _meter_provider_class()(resource=self.resource, metric_readers=[reader],
                                                           shutdown_on_exit=False)
             metrics.set_meter_provider(self.meter_provider)
@@ -167,6 +169,10 @@ class Agent:
         if self._stopped:
             return
         self._shutdown_lock = threading.Lock()
+        if self.meter_provider is not None:
+            from tracehouse.agents.forksafe import renew_locks
+
+            renew_locks(self.meter_provider, *self._metric_readers)
         self.resource.after_fork()
         self.dispatcher.after_fork()
         if self._system_metrics is not None:

@@ -6,7 +6,8 @@ resource is renewed in the child after `fork`). The port is the one the process 
 from configuration (TRACEHOUSE_SERVICE_PORT or PORT) or the server's command line (gunicorn
 --bind, uvicorn --port, ...) if given, otherwise looked up among the
 process's listening sockets the first time the resource is read, which happens at the first export,
-by when a server has bound its socket. A process that listens nowhere reports port 0.
+by when a server has bound its socket; a worker spawned by a server that knew its port falls back
+to that port. A process that listens nowhere reports port 0.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.util.types import Attributes
 
 from tracehouse import __version__
+
+PARENT_PORT_VARIABLE = "TRACEHOUSE_PARENT_PORT"
 
 
 def listening_port() -> int:
@@ -66,6 +69,12 @@ class InstanceIdentity:
         self.configured_port = configured_port
         self._lock = threading.Lock()
         self._port: int | None = configured_port or port_from_argv(sys.argv) or None
+        # A worker spawned by a server (uvicorn --workers/--reload, multiprocessing) gets the listening
+        # socket only after start-up and no port on its command line: the parent passes its port on.
+        hint = os.environ.get(PARENT_PORT_VARIABLE, "")
+        self._parent_port = int(hint) if hint.isdigit() and int(hint) <= 65535 else 0
+        if self._port:
+            os.environ[PARENT_PORT_VARIABLE] = str(self._port)
         self.start_time_ns = time.time_ns()
         self.pid = os.getpid()
 
@@ -82,7 +91,7 @@ class InstanceIdentity:
         if self._port is None:
             with self._lock:
                 if self._port is None:
-                    self._port = listening_port()
+                    self._port = listening_port() or self._parent_port
         return self._port
 
     @property
