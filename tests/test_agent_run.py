@@ -147,6 +147,57 @@ def test_gunicorn_workers_each_report_their_own_instance(
     assert "/ping" in routes
 
 
+def test_one_line_init_and_shutdown() -> None:
+    with running_peer() as peer:
+        code = ("import tracehouse.agents as agent\n"
+                f"assert agent.init(service_name='oneline', endpoints=['{peer.url}']) is not None\n"
+                "import sqlite3\n"
+                "sqlite3.connect(':memory:').cursor().execute(\"SELECT 'secret' AS s\")\n"
+                "agent.shutdown()\n"
+                "print('done')\n")
+        result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=agent_env("http://127.0.0.1:9"),
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0 and result.stdout.strip() == "done", result.stderr
+        spans = [span for r in peer.accepted() for span in r.spans()]  # shutdown flushed them
+        assert [attributes(s).get("db.statement") for s in spans] == ["SELECT ? AS s"]
+        assert {a["service.name"] for r in peer.accepted() for a in r.resource_attributes()} == {"oneline"}
+
+
+def test_uvicorn_spawned_workers_start_the_agent_too(tmp_path: Path) -> None:
+    port = free_port()
+    with running_peer() as peer:
+        log = open(tmp_path / "uvicorn.log", "wb")  # noqa: SIM115 - closed below
+        process = subprocess.Popen(
+            [AGENT, "run", "--service-name", "back", "--", sys.executable, "-m", "uvicorn", "--workers", "2",
+             "--host", "127.0.0.1", "--port", str(port), "tests.apps.fastapi_back:app"],
+            cwd=REPO, env=agent_env(peer.url), stdout=log, stderr=subprocess.STDOUT)
+        try:
+            pids: set[int] = set()
+
+            def both_workers() -> bool:
+                with httpx.Client() as client:
+                    pids.add(client.get(f"http://127.0.0.1:{port}/ping", timeout=5).json()["pid"])
+                return len(pids) == 2
+
+            wait_for(both_workers, timeout_s=60, interval_s=0.01, message="both uvicorn workers to answer")
+
+            def instances() -> dict[str, str]:
+                found = {a["process.pid"]: a["service.instance.id"]
+                         for r in peer.accepted() for a in r.resource_attributes()}
+                return found if {str(p) for p in pids} <= set(found) else {}
+
+            found = wait_for(instances, timeout_s=30, message="spans from both spawned workers")
+            for pid in pids:
+                assert found[str(pid)].split(":")[1:4:2] == [str(port), str(pid)]
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            log.close()
+
+
 def test_bootstrap_lists_instrumentations_for_installed_libraries() -> None:
     result = subprocess.run([AGENT, "bootstrap"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
