@@ -1,7 +1,8 @@
 """SQL statements of the query service, read once from `query/sql/*.sql`.
 
 A statement may include shared expressions by marker: `/*DB_SYSTEM*/`, `/*DB_STATEMENT*/`,
-`/*BACKEND_TARGET*/`, `/*EXTERNAL_PEER*/` and `/*SPAN_PAIRS*/` are replaced by the files of those names. Other
+`/*BACKEND_TARGET*/`, `/*EXTERNAL_PEER*/`, `/*SPAN_PAIRS*/` and `/*DB_ENDPOINT_PAIRS*/` are
+replaced by the files of those names. Other
 markers (`/*FILTERS*/`) are left for the reader, which fills them with constant fragments only.
 """
 
@@ -16,6 +17,7 @@ _INCLUDES = {
     "/*BACKEND_TARGET*/": "expr_backend_target",
     "/*SPAN_PAIRS*/": "span_pairs",
     "/*EXTERNAL_PEER*/": "expr_external_peer",
+    "/*DB_ENDPOINT_PAIRS*/": "db_endpoint_pairs",
 }
 
 

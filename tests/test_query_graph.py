@@ -275,3 +275,28 @@ def test_edges_past_a_busy_rollup_say_where_they_are_complete(clickhouse: storag
         body = http.get("/api/v1/dependencies").json()
     assert body["complete_until"] is not None
     assert {(e["source"], e["target"]) for e in body["edges"]} == {("A", "mysql/shop")}  # from the span itself
+
+
+def test_db_endpoints_from_the_rollup_match_raw_spans(clickhouse: storage.Client, session_store_dsn: str) -> None:
+    spans: list[Span] = []
+    for t in range(4):
+        root = Span(new_trace_id(), "orders", "GET /orders", ago(1500 - t), 200)
+        internal = root.child("orders", "load items", kind="Internal", offset_ms=5, duration_ms=100)
+        spans += [root, internal]
+        for i in range(3):
+            spans.append(internal.child("orders", "SELECT", kind="Client", offset_ms=1 + i * 10, duration_ms=2,
+                                        attributes={"db.system": "mysql", "db.statement": f"SELECT * FROM t WHERE id = {i}"}))
+        job = Span(new_trace_id(), "orders", "nightly", ago(1400 - t), 50, kind="Internal")
+        spans += [job, job.child("orders", "SELECT", kind="Client", duration_ms=2,
+                                 attributes={"db.system": "mysql", "db.statement": "SELECT * FROM t WHERE id = 9"})]
+    insert_spans(clickhouse, spans)
+    settings = QuerySettings(rollup_enabled=False, raw_tail_max_spans=0)
+    EdgeRollup(lambda: clickhouse, settings).run_once(client=clickhouse)
+    with api(session_store_dsn, clickhouse, settings) as http:
+        rolled = http.get("/api/v1/db/calls", params={"db_system": "mysql"}).json()
+        raw = http.get("/api/v1/db/calls", params={"db_system": "mysql", "start": _ms(ago(1800)),
+                                                   "end": _ms(ago(1000))}).json()
+    for body in (rolled, raw):
+        [statement] = body["statements"]
+        assert statement["calls"] == 16
+        assert statement["endpoints"] == [{"service": "orders", "operation": "GET /orders", "calls": 12, "share": 0.75}]

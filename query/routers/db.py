@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from tracehouse.query.analysis.nplusone import StatementRun, find_n_plus_one
 from tracehouse.query.analysis.percentiles import error_rate, ms
 from tracehouse.query.deps import Settings, Window
+from tracehouse.query.graphs import plan_pairs
 from tracehouse.query.models import DbCalls, DbEndpoint, DbStatement, NPlusOneFinding, NPlusOneReport
 from tracehouse.query.routers.common import window_fields
 from tracehouse.query.rows import fetch, seconds_params
@@ -33,6 +34,23 @@ def _raw_filters(service: str | None, db_system: str | None, parameters: dict[st
     return fragments
 
 
+def _endpoint_query(client: Store, settings: Settings, window: Window, service: str | None,
+                    db_system: str | None) -> tuple[str, dict[str, Any]]:
+    """Endpoints per statement: the rollup (plus the raw tail), or raw spans for a small window."""
+    plan = plan_pairs(client, settings, window)
+    parameters: dict[str, Any] = dict(plan.pairs.parameters())
+    parameters.update(seconds_params(window.start_ns, window.end_ns) if plan.mode == "rollup"
+                      else {"start_s": 0, "end_s": 0})
+    rollup_filters = []
+    if service:
+        rollup_filters.append("AND ServiceName = {service:String}")
+    if db_system:
+        rollup_filters.append("AND DbSystem = {db_system:String}")
+    statement = with_filters(sql("db_endpoints"), rollup_filters, "/*ROLLUP_FILTERS*/")
+    statement = with_filters(statement, _raw_filters(service, db_system, parameters))
+    return statement, parameters
+
+
 @router.get("/db/calls", response_model=DbCalls,
             summary="Database statements (normalized) with latency, errors and the endpoints that issue them")
 def db_calls(
@@ -52,16 +70,9 @@ def db_calls(
         fragments.append("AND DbSystem = {db_system:String}")
         parameters["db_system"] = db_system
     rows = fetch(client, with_filters(sql("db_calls"), fragments), parameters)
-    endpoint_parameters: dict[str, Any] = {
-        "start_ns": window.start_ns, "end_ns": window.end_ns,
-        "scan_from_ns": max(window.start_ns - settings.max_pair_gap_s * 1_000_000_000, 0),
-    }
-    raw = _raw_filters(service, db_system, endpoint_parameters)
-    statement = with_filters(sql("db_endpoints"), raw)
-    statement = with_filters(statement, ["AND ServiceName = {service:String}"] if service else [], "/*SERVER_FILTERS*/")
     endpoints: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
     if rows:
-        for row in fetch(client, statement, endpoint_parameters):
+        for row in fetch(client, *_endpoint_query(client, settings, window, service, db_system)):
             endpoints[(row["service"], row["statement"])].append((row["endpoint"], int(row["calls"])))
     statements = []
     for row in rows:
