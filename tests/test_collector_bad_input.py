@@ -168,3 +168,18 @@ def test_bad_zipkin_input(shared_tracehouse: TraceHouseProcess, good_client: tup
         response = httpx.post(url, content=body, headers={"Content-Type": "application/json"})
         assert response.status_code == 400, body
         assert message in response.text, (body, response.text)
+
+
+def test_bad_grpc_input(shared_tracehouse: TraceHouseProcess, good_client: tuple[str, list[int]]) -> None:
+    with grpc.insecure_channel(shared_tracehouse.otlp_grpc_endpoint,
+                               options=[("grpc.max_send_message_length", 64 * 1024 * 1024)]) as channel:
+        export = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+                                     request_serializer=None, response_deserializer=None)
+        valid = _request("victim", [_span("ok")]).SerializeToString()
+        with pytest.raises(grpc.RpcError) as truncated:
+            export(valid[: len(valid) // 2], timeout=30)
+        assert truncated.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "not a valid protobuf ExportTraceServiceRequest" in (truncated.value.details() or "")
+        with pytest.raises(grpc.RpcError) as too_big:
+            export(os.urandom(20 * 1024 * 1024), timeout=60)
+        assert too_big.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
