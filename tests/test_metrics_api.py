@@ -271,6 +271,8 @@ def test_correlation_ranks_a_cpu_burn_above_unrelated_series(clickhouse: Client,
                 sums.append({"service": service, "resource": resource, "name": "system.network.io", "unit": "By",
                              "attributes": {"network.interface.name": "eth0", "network.io.direction": "receive"},
                              "t": t, "value": (i * 6 + k) * 10_000 + rng.randint(0, 3000)})
+            gauges.append({"service": "checkout", "resource": node_a, "name": "process.memory.utilization",
+                           "t": t, "value": 0.05 + rng.gauss(0, 0.002)})
             # the Redis instance checkout calls: busy, but steady, and unaffected by the burn
             redis_resource = {"server.address": "127.0.0.1", "server.port": "6379", "db.system": "redis",
                               "tracehouse.middleware.system": "redis"}
@@ -306,8 +308,9 @@ def test_correlation_ranks_a_cpu_burn_above_unrelated_series(clickhouse: Client,
     assert sum(body["latency"]["calls"]) == steps * 40
     assert [d["middleware"] for d in body["dependencies"]] == ["cache"]
     ranked = body["series"]
-    entities = {s["entity"] for s in ranked}
-    assert entities == {"node-a", "cache"}  # node-b is not where checkout runs
+    sources = {(s["source"], s["entity"]) for s in ranked}
+    # node-b is not where checkout runs; search's metrics are not checkout's
+    assert sources == {("host", "node-a"), ("middleware", "cache"), ("process", "checkout")}
     top = ranked[0]
     assert top["source"] == "host" and top["entity"] == "node-a" and top["metric"] == "system.cpu.utilization"
     assert top["score"] > 0.9
@@ -328,3 +331,25 @@ def test_correlation_of_an_unknown_service_is_404(api: TestClient) -> None:
     answer = api.get("/api/v1/services/nobody/correlated", params={"start": ms(T0), "end": ms(T0 + 600)})
     assert answer.status_code == 404
     assert "nobody" in answer.json()["detail"]
+
+
+def test_middleware_instances_with_up_and_availability(clickhouse: Client, api: TestClient) -> None:
+    resource = {"server.address": "127.0.0.1", "server.port": "6379", "tracehouse.middleware.system": "redis",
+                "db.system": "redis"}
+    insert_gauges(clickhouse, [
+        {"service": "cache", "resource": resource, "name": "up", "t": T0 + i * 10, "value": v}
+        for i, v in enumerate([1, 1, 0])] + [
+        {"service": "orders-db", "resource": {**resource, "tracehouse.middleware.system": "mysql",
+                                              "server.port": "3306", "db.system": "mysql"},
+         "name": "up", "t": T0, "value": 1},
+        {"service": "checkout", "name": "up", "t": T0, "value": 1},  # not a middleware instance
+    ])
+    answer = api.get("/api/v1/middleware", params={"start": ms(T0 - 60), "end": ms(T0 + 60)})
+    assert answer.status_code == 200, answer.text
+    instances = {i["name"]: i for i in answer.json()["instances"]}
+    assert set(instances) == {"cache", "orders-db"}
+    assert instances["cache"]["up"] is False
+    assert instances["cache"]["availability"] == pytest.approx(2 / 3, abs=1e-4)
+    assert (instances["cache"]["system"], instances["cache"]["address"], instances["cache"]["port"]) == \
+        ("redis", "127.0.0.1", 6379)
+    assert instances["orders-db"]["up"] is True and instances["orders-db"]["system"] == "mysql"

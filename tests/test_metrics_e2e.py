@@ -142,7 +142,7 @@ def test_correlation_finds_the_host_and_the_redis_the_service_calls(scenario: Sc
     assert [d["middleware"] for d in body["dependencies"]] == [scenario.cache]
     assert body["dependencies"][0]["system"] == "redis"
     sources = {(s["source"], s["entity"]) for s in body["series"]}
-    assert sources == {("host", scenario.host), ("middleware", scenario.cache)}
+    assert sources == {("host", scenario.host), ("middleware", scenario.cache), ("process", scenario.service)}
     names = {s["metric"] for s in body["series"]}
     assert {"system.cpu.utilization", "redis.commands.processed"} <= names
     scores = [s["score"] for s in body["series"]]

@@ -88,6 +88,8 @@ def test_redis_metrics_arrive_agree_with_the_server_and_survive_a_restart(
             server.stop()
             wait_for(lambda: stored(th, "otel_metrics_gauge", service, "up")[-1][1] == 0.0, timeout_s=30,
                      message="up = 0 in the store once redis is stopped")
+            listed_down = httpx.get(f"{th.api_url}/api/v1/middleware", timeout=30).json()["instances"]
+            assert [(i["system"], i["up"]) for i in listed_down if i["name"] == service] == [("redis", False)]
             server.start()
             client = redis.Redis(port=server.port)
             wait_for(lambda: stored(th, "otel_metrics_gauge", service, "up")[-1][1] == 1.0, timeout_s=30,

@@ -84,8 +84,9 @@ class DependencyOut(BaseModel):
 
 class CorrelatedSeries(BaseModel):
     id: str = Field(description="stable key: source/entity/metric{labels}")
-    source: str = Field(description="host | middleware")
-    entity: str = Field(description="host name, or the middleware instance's service.name")
+    source: str = Field(description="host | process | middleware")
+    entity: str = Field(description="host name, the service itself (process.* metrics of its instances), "
+                                    "or the middleware instance's service.name")
     metric: str
     labels: dict[str, str]
     unit: str
@@ -106,3 +107,19 @@ class Correlated(BaseModel):
     hosts: list[str]
     dependencies: list[DependencyOut]
     series: list[CorrelatedSeries]
+
+
+class MiddlewareStatus(BaseModel):
+    name: str = Field(description="service.name of the instance")
+    system: str = Field(description="redis | mysql | postgresql | nginx | rabbitmq")
+    address: str
+    port: int | None
+    up: bool = Field(description="the latest scrape succeeded")
+    availability: float = Field(description="share of the window's scrapes that succeeded, 0..1")
+    last_seen: str
+
+
+class MiddlewareList(BaseModel):
+    start: str
+    end: str
+    instances: list[MiddlewareStatus]

@@ -1,4 +1,5 @@
-"""`/api/v1/metrics`, `/api/v1/metrics/query`, `/api/v1/hosts`, `/api/v1/services/{service}/correlated`."""
+"""`/api/v1/metrics`, `/api/v1/metrics/query`, `/api/v1/hosts`, `/api/v1/middleware`,
+`/api/v1/services/{service}/correlated`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query
 
 from tracehouse.query.metrics import service as metrics_service
-from tracehouse.query.metrics.models import Correlated, HostList, MetricCatalogue, MetricQueryResult
+from tracehouse.query.metrics.models import (
+    Correlated,
+    HostList,
+    MetricCatalogue,
+    MetricQueryResult,
+    MiddlewareList,
+)
 from tracehouse.query.metrics.params import BadParameter, parse_attrs, parse_step, window
 from tracehouse.query.store import Store
 
@@ -68,6 +75,18 @@ def list_hosts(client: Store, start: Start = None, end: End = None) -> HostList:
     except BadParameter as exc:
         raise _bad(exc) from None
     return metrics_service.hosts(client, win)
+
+
+@router.get("/middleware", response_model=MiddlewareList)
+def list_middleware(client: Store, start: Start = None, end: End = None) -> MiddlewareList:
+    """Each middleware instance read by `tracehouse-agent middleware`: its system and address,
+    whether its latest scrape succeeded (`up`) and the share that did in the window
+    (default: last 15 minutes)."""
+    try:
+        win = window(start, end, default_s=900)
+    except BadParameter as exc:
+        raise _bad(exc) from None
+    return metrics_service.middleware(client, win)
 
 
 @router.get("/services/{service}/correlated", response_model=Correlated)

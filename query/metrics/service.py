@@ -22,11 +22,14 @@ from tracehouse.query.metrics.models import (
     MetricCatalogue,
     MetricInfo,
     MetricQueryResult,
+    MiddlewareList,
+    MiddlewareStatus,
     Series,
 )
 from tracehouse.query.metrics.params import BadParameter, Window, iso
 
 MAX_POINTS = 500_000
+RECENT_S = 300
 _TABLE_TYPES = {sql.GAUGE: "gauge", sql.HISTOGRAM: "histogram", sql.SUMMARY: "summary",
                 sql.EXPONENTIAL_HISTOGRAM: "exponential_histogram"}
 
@@ -181,7 +184,9 @@ def hosts(client: Client, win: Window) -> HostList:
     # Counters and up-down counters: per reporting instance, then the host's figure from the first
     # instance that has it (agents on one host report the same machine).
     sums: dict[tuple[str, str, str, tuple[tuple[str, str], ...]], list[analysis.Point]] = defaultdict(list)
-    for host, _service, instance, metric, attributes, t_ns, start_ns, value in _rows(client, sql.HOST_SUMS, parameters):
+    # Latest figures need the last few points only (agents report every 10 s by default).
+    recent = {"start_ns": max(win.start_ns, win.end_ns - RECENT_S * 1_000_000_000), "end_ns": win.end_ns}
+    for host, _service, instance, metric, attributes, t_ns, start_ns, value in _rows(client, sql.HOST_SUMS, recent):
         key = (host, instance, metric, tuple(sorted(_str_map(attributes).items())))
         sums[key].append(analysis.Point(int(t_ns) / 1e9, float(value), int(start_ns) / 1e9))
         last_seen[host] = max(last_seen[host], int(t_ns) / 1e9)
@@ -240,8 +245,8 @@ def _port(raw: Any) -> int | None:
 
 def source_series(client: Client, win: Window, step_s: float, *, source: str, entity: str, source_key: str,
                   prefix: str, steps: Sequence[float], fetch_limit: int = 200_000) -> list[CorrelatedSeries]:
-    """Every metric series of one host (source_key host.name) or middleware instance
-    (source_key service.name), one value per step: gauges averaged, counters as rates.
+    """Every metric series of one host (source_key host.name), middleware instance or service
+    (source_key service.name) whose name starts with `prefix`, one value per step: gauges averaged, counters as rates.
     Series reported by several instances of one host (every agent there sends system.*) are
     averaged, since they measure the same machine."""
     fetch = Window(win.start_s - step_s - 60, win.end_s)
@@ -303,6 +308,9 @@ def correlated(client: Client, service: str, win: Window, step_s: float, *, limi
     for host in host_names:
         candidates += source_series(client, win, step_s, source="host", entity=host, source_key="host.name",
                                     prefix="system.", steps=steps)
+    # The service's own processes (CPU, memory, threads, GC of its instances).
+    candidates += source_series(client, win, step_s, source="process", entity=service, source_key="service.name",
+                                prefix="process.", steps=steps)
     for name in sorted({instance.service_name for _d, instance in matched if instance is not None}):
         candidates += [s for s in source_series(client, win, step_s, source="middleware", entity=name,
                                                 source_key="service.name", prefix="", steps=steps)
@@ -331,3 +339,12 @@ def correlated(client: Client, service: str, win: Window, step_s: float, *, limi
 
 def _rounded(value: float | None) -> float | None:
     return None if value is None or math.isnan(value) else round(value, 4)
+
+
+def middleware(client: Client, win: Window) -> MiddlewareList:
+    instances = [MiddlewareStatus(name=str(name), system=str(system), address=str(address), port=_port(port),
+                                  up=float(up) >= 1, availability=round(float(availability), 4),
+                                  last_seen=iso(int(seen_ns) / 1e9))
+                 for name, system, address, port, up, seen_ns, availability in
+                 _rows(client, sql.MIDDLEWARE_STATUS, {"start_ns": win.start_ns, "end_ns": win.end_ns})]
+    return MiddlewareList(start=iso(win.start_s), end=iso(win.end_s), instances=instances)

@@ -197,3 +197,18 @@ WHERE MetricName = 'up' AND ResourceAttributes['tracehouse.middleware.system'] !
 GROUP BY ServiceName
 LIMIT 1000
 """
+
+MIDDLEWARE_STATUS = f"""
+SELECT ServiceName AS name,
+       argMax(ResourceAttributes['tracehouse.middleware.system'], TimeUnix) AS system,
+       argMax(ResourceAttributes['server.address'], TimeUnix) AS address,
+       argMax(ResourceAttributes['server.port'], TimeUnix) AS port,
+       argMax(Value, TimeUnix) AS up,
+       toUnixTimestamp64Nano(max(TimeUnix)) AS last_seen_ns,
+       countIf(Value >= 1) / count() AS availability
+FROM {GAUGE}
+WHERE MetricName = 'up' AND ResourceAttributes['tracehouse.middleware.system'] != '' AND {_WINDOW}
+GROUP BY ServiceName
+ORDER BY ServiceName
+LIMIT 1000
+"""
