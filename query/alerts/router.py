@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
 
 from tracehouse.query.alerts.channels import LOG_CHANNEL, body_for, payload
 from tracehouse.query.alerts.evaluator import evaluate_rule
@@ -37,7 +38,19 @@ from tracehouse.query.alerts.settings import AlertSettings
 from tracehouse.query.alerts.state import SEVERITY_ORDER, StateName, worst_state
 from tracehouse.query.store import Store
 
-router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+def _answers(*codes: int) -> dict[int | str, dict[str, Any]]:
+    meaning = {400: "a query parameter is malformed", 404: "no such rule or channel",
+               409: "the id or name is taken, or the channel is in use"}
+    return {code: {"model": ErrorOut, "description": meaning[code]} for code in codes}
+
+
+router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"],
+                   responses={503: {"model": ErrorOut, "description": "the store is unavailable"}})
 
 SECRET_MASK = "********"
 _ID_PATH = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -118,7 +131,8 @@ def list_rules(repository: Repository) -> list[RuleOut]:
     return _rules_out(repository)
 
 
-@router.post("/rules", response_model=RuleOut, status_code=status.HTTP_201_CREATED, summary="Create a rule")
+@router.post("/rules", response_model=RuleOut, status_code=status.HTTP_201_CREATED, summary="Create a rule",
+             responses=_answers(409))
 def create_rule(rule: RuleIn, repository: Repository, response: Response) -> RuleOut:
     _unknown_channels(repository, rule)
     if rule.id is not None and repository.get_rule(rule.id) is not None:
@@ -129,7 +143,7 @@ def create_rule(rule: RuleIn, repository: Repository, response: Response) -> Rul
     return _rule_out(stored, [], None)
 
 
-@router.get("/rules/{rule_id}", response_model=RuleOut, summary="One rule")
+@router.get("/rules/{rule_id}", response_model=RuleOut, summary="One rule", responses=_answers(404))
 def get_rule(rule_id: str, repository: Repository) -> RuleOut:
     found = _rules_out(repository, rule_id)
     if not found:
@@ -152,7 +166,8 @@ def _check_id(name: str, value: str) -> None:
                                               "with a letter or digit)", "input": value}])
 
 
-@router.delete("/rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a rule")
+@router.delete("/rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a rule",
+               responses=_answers(404))
 def delete_rule(rule_id: str, repository: Repository) -> Response:
     if not repository.delete_rule(rule_id):
         raise HTTPException(404, f"no rule {rule_id!r}")
@@ -184,7 +199,8 @@ def _test(repository: AlertRepository, rule: StoredRule, settings: AlertSettings
 
 
 @router.post("/rules/{rule_id}/test", response_model=RuleTestResult,
-             summary="Evaluate a stored rule now: its value, the state it would be in, what would be sent")
+             summary="Evaluate a stored rule now: its value, the state it would be in, what would be sent",
+             responses=_answers(404))
 def test_rule(rule_id: str, repository: Repository, settings: Settings) -> RuleTestResult:
     rule = repository.get_rule(rule_id)
     if rule is None:
@@ -200,7 +216,8 @@ def test_draft(rule: RuleBody, repository: Repository, settings: Settings) -> Ru
 
 
 # -- silences ------------------------------------------------------------------------------
-@router.put("/rules/{rule_id}/silence", response_model=SilenceOut, summary="Mute a rule's notifications until a time")
+@router.put("/rules/{rule_id}/silence", response_model=SilenceOut, summary="Mute a rule's notifications until a time",
+            responses=_answers(404))
 def silence_rule(rule_id: str, silence: SilenceIn, repository: Repository) -> SilenceOut:
     if repository.get_rule(rule_id) is None:
         raise HTTPException(404, f"no rule {rule_id!r}")
@@ -243,7 +260,8 @@ def active_alerts(repository: Repository,
     return found
 
 
-@router.get("/history", response_model=list[HistoryEntry], summary="State transitions, newest first")
+@router.get("/history", response_model=list[HistoryEntry], summary="State transitions, newest first",
+            responses=_answers(400))
 def history(repository: Repository, rule_id: str = "", start: str | None = None, end: str | None = None,
             limit: Annotated[int, Query(ge=1, le=10000)] = 200) -> list[HistoryEntry]:
     end_ms = parse_time("end", end, now_ms() + 60_000)
@@ -261,7 +279,7 @@ def _state(name: str) -> StateName:
 
 
 @router.get("/notifications", response_model=list[NotificationRecord],
-            summary="Delivery outcomes per channel, newest first")
+            summary="Delivery outcomes per channel, newest first", responses=_answers(400))
 def notifications(repository: Repository, rule_id: str = "", start: str | None = None, end: str | None = None,
                   limit: Annotated[int, Query(ge=1, le=10000)] = 200) -> list[NotificationRecord]:
     end_ms = parse_time("end", end, now_ms() + 60_000)
@@ -305,7 +323,8 @@ def _keep_secret(repository: AlertRepository, name: str, body: ChannelBody) -> C
     return body
 
 
-@router.post("/channels", response_model=ChannelOut, status_code=status.HTTP_201_CREATED, summary="Create a channel")
+@router.post("/channels", response_model=ChannelOut, status_code=status.HTTP_201_CREATED, summary="Create a channel",
+             responses=_answers(409))
 def create_channel(channel: ChannelIn, repository: Repository) -> ChannelOut:
     if repository.get_channel(channel.name) is not None:
         raise HTTPException(409, f"a channel named {channel.name!r} exists")
@@ -314,7 +333,7 @@ def create_channel(channel: ChannelIn, repository: Repository) -> ChannelOut:
     return _channel_out(stored.name, stored.body, stored.source)
 
 
-@router.get("/channels/{name}", response_model=ChannelOut, summary="One channel")
+@router.get("/channels/{name}", response_model=ChannelOut, summary="One channel", responses=_answers(404))
 def get_channel(name: str, repository: Repository) -> ChannelOut:
     found = repository.get_channel(name)
     if found is None:
@@ -333,7 +352,7 @@ def put_channel(name: str, channel: ChannelBody, repository: Repository) -> Chan
 
 
 @router.delete("/channels/{name}", status_code=status.HTTP_204_NO_CONTENT,
-               summary="Delete a channel no rule uses")
+               summary="Delete a channel no rule uses", responses=_answers(404, 409))
 def delete_channel(name: str, repository: Repository) -> Response:
     users = [r.id for r in repository.list_rules() if name in r.body.channels]
     if users:
