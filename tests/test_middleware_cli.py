@@ -60,6 +60,19 @@ password = "s3cret"
     assert "s3cret" not in repr(settings) and "from-env" not in repr(settings)
 
 
+def test_the_exporter_endpoint_from_file_and_environment(tmp_path: Path) -> None:
+    path = write(tmp_path, '[exporter]\nendpoint = "http://from-file:4318"\n[[redis]]\n')
+    assert config.load(path, environ={}).exporter.endpoint == "http://from-file:4318"
+    assert config.load(path, environ={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel:4318"}).exporter.endpoint == \
+        "http://from-file:4318"
+    assert config.load(path, environ={"TRACEHOUSE_ENDPOINTS": "http://a:4318,http://b:4318"}).exporter.endpoint == \
+        "http://a:4318"
+    bare = write(tmp_path, "[[redis]]\n")
+    assert config.load(bare, environ={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel:4318"}).exporter.endpoint == \
+        "http://otel:4318"
+    assert config.load(bare, environ={}).exporter.endpoint == "http://127.0.0.1:4318"
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("[[redis]]\npassword_env = 'NOT_SET_ANYWHERE'\n", "NOT_SET_ANYWHERE, which is not set"),
     ("[[redis]]\npassword = 'a'\npassword_env = 'B'\n", "not both"),

@@ -1,7 +1,8 @@
 """`middleware.toml`: where to send metrics and which middleware instances to read.
 
     [exporter]
-    endpoint = "http://127.0.0.1:4318"   # OTLP/HTTP base URL (else OTEL_EXPORTER_OTLP_ENDPOINT)
+    endpoint = "http://127.0.0.1:4318"   # OTLP/HTTP base URL; TRACEHOUSE_ENDPOINTS overrides it,
+                                         # OTEL_EXPORTER_OTLP_ENDPOINT applies when it is not set
     interval_s = 10                      # scrape and export period
     timeout_s = 5                        # export timeout
 
@@ -163,7 +164,11 @@ def settings_from_toml(document: Mapping[str, Any], environ: Mapping[str, str] |
     exporter_table = document.get("exporter", {})
     if not isinstance(exporter_table, Mapping):
         raise ConfigError("[exporter] must be a table")
-    endpoint = exporter_table.get("endpoint") or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or ExporterSettings.endpoint
+    # As everywhere in TraceHouse, TRACEHOUSE_* variables win over the file; the standard OTel
+    # variable fills in when the file says nothing.
+    overriding = [e.strip() for e in environ.get("TRACEHOUSE_ENDPOINTS", "").split(",") if e.strip()]
+    endpoint = (overriding[0] if overriding else None) or exporter_table.get("endpoint") \
+        or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or ExporterSettings.endpoint
     unknown = sorted(set(exporter_table) - {"endpoint", "interval_s", "timeout_s"})
     if unknown:
         raise ConfigError(f"[exporter]: unknown setting(s) {', '.join(unknown)}")
