@@ -36,7 +36,8 @@ class IngestResult:
     stored_spans: int
     elapsed_s: float
     stored_spans_per_s: float
-    bytes_per_span_on_disk: float
+    bytes_per_span_on_disk: float  # active parts right after the run
+    bytes_per_span_merged: float  # after the parts are merged, as they are in steady state
     server_peak_rss_mib: float
     export_latency_p50_ms: float
     export_latency_p99_ms: float
@@ -66,6 +67,23 @@ def _sql(api: str, query: str) -> list[dict[str, Any]]:
     response = httpx.post(f"{api}/api/v1/sql", json={"query": query}, timeout=60)
     response.raise_for_status()
     return list(response.json()["rows"])
+
+
+PARTS_SQL = ("SELECT sum(bytes_on_disk) AS bytes, sum(rows) AS rows FROM system.parts"
+             " WHERE active AND database = currentDatabase() AND table = 'otel_traces'")
+
+
+def _merged_bytes_per_span(server: Any, dsn: str) -> float:
+    """Stops the server, merges the spans' parts and measures them again (this process has not
+    opened an embedded store yet, so it may open the server's once the server is gone)."""
+    from tracehouse import storage
+
+    server.stop()
+    client = storage.connect(dsn)
+    client.command("OPTIMIZE TABLE otel_traces FINAL")
+    row = client.query(PARTS_SQL).result_rows[0]
+    client.close()
+    return round(int(row[0]) / max(1, int(row[1])), 1)
 
 
 def run_ingest(total_spans: int, clients: int, spans_per_request: int, store_dsn: str | None = None,
@@ -114,14 +132,13 @@ def run_ingest(total_spans: int, clients: int, spans_per_request: int, store_dsn
         sampling.set()
         sampler.join()
         stored = int(_sql(server.api_url, "SELECT count() AS n FROM otel_traces")[0]["n"])
-        _sql(server.api_url, "SELECT 1")  # keep the API warm before reading parts
-        parts = _sql(server.api_url, "SELECT sum(bytes_on_disk) AS bytes, sum(rows) AS rows FROM system.parts"
-                                     " WHERE active AND database = currentDatabase() AND table = 'otel_traces'")[0]
+        parts = _sql(server.api_url, PARTS_SQL)[0]
         quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [latencies[0]] * 99
         return IngestResult(
             clients=clients, spans_per_request=spans_per_request, sent_spans=sent, stored_spans=stored,
             elapsed_s=round(elapsed, 2), stored_spans_per_s=round(stored / elapsed),
             bytes_per_span_on_disk=round(int(parts["bytes"]) / max(1, int(parts["rows"])), 1),
+            bytes_per_span_merged=_merged_bytes_per_span(server, dsn),
             server_peak_rss_mib=round(peak_rss[0] / 2**20, 1),
             export_latency_p50_ms=round(quantiles[49], 1), export_latency_p99_ms=round(quantiles[98], 1),
             refused_requests=refused,
