@@ -59,7 +59,7 @@ def _export_handler(ingest: Ingest, health: Health, signal: str,
 
 def build_grpc_server(ingest: Ingest, health: Health, host: str, port: int) -> tuple[grpc.aio.Server, int]:
     """The server and the port it bound (useful when `port` is 0)."""
-    server = grpc.aio.server(options=[
+    server = grpc.aio.server(maximum_concurrent_rpcs=ingest.settings.max_concurrent_requests, options=[
         ("grpc.max_receive_message_length", ingest.settings.max_body_bytes),
         ("grpc.max_send_message_length", 4 * 1024 * 1024),
     ])

@@ -79,11 +79,13 @@ class _HttpServer:
     task: asyncio.Task[None] | None = None
 
     @classmethod
-    def create(cls, name: str, app: Any, host: str, port: int,
-               lifespan: Literal["on", "off"] = "off") -> _HttpServer:
+    def create(cls, name: str, app: Any, host: str, port: int, lifespan: Literal["on", "off"] = "off",
+               max_concurrent_requests: int | None = None) -> _HttpServer:
         sock = _bind(host, port)
+        # Past `limit_concurrency` uvicorn answers 503 at once, which bounds the bodies held in memory.
         config = uvicorn.Config(app, log_level="warning", lifespan=lifespan, access_log=False,
-                                timeout_graceful_shutdown=30, h11_max_incomplete_event_size=64 * 1024)
+                                timeout_graceful_shutdown=30, h11_max_incomplete_event_size=64 * 1024,
+                                limit_concurrency=max_concurrent_requests)
         return cls(name, _Server(config), sock)
 
     @property
@@ -115,9 +117,11 @@ class CollectorService:
         self.ingest = Ingest(self.pipeline, self.stats, settings)
         self.health = Health(self.writer.ping, lambda: self.writer.schema_ready, self.stats.render)
         self.http = _HttpServer.create("OTLP/HTTP", OtlpHttpReceiver(self.ingest, self.health).app(),
-                                       settings.host, settings.otlp_http_port)
+                                       settings.host, settings.otlp_http_port,
+                                       max_concurrent_requests=settings.max_concurrent_requests)
         self.zipkin = _HttpServer.create("Zipkin", ZipkinReceiver(self.ingest, self.health).app(),
-                                         settings.host, settings.zipkin_port)
+                                         settings.host, settings.zipkin_port,
+                                         max_concurrent_requests=settings.max_concurrent_requests)
         self.grpc, self.grpc_port = build_grpc_server(self.ingest, self.health, settings.host, settings.otlp_grpc_port)
 
     def try_migrate(self) -> None:
