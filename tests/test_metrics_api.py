@@ -306,7 +306,7 @@ def test_correlation_ranks_a_cpu_burn_above_unrelated_series(clickhouse: Client,
     p99 = body["latency"]["p99_ms"]
     assert min(p99[20:35]) > 3 * max(p99[:20] + p99[35:])  # the service really was slow during the burn
     assert sum(body["latency"]["calls"]) == steps * 40
-    assert [d["middleware"] for d in body["dependencies"]] == ["cache"]
+    assert [(d["node"], d["middleware"]) for d in body["dependencies"]] == [("redis@localhost", "cache")]
     ranked = body["series"]
     sources = {(s["source"], s["entity"]) for s in ranked}
     # node-b is not where checkout runs; search's metrics are not checkout's

@@ -253,6 +253,7 @@ class Dependency:
     peer_service: str = ""
     db_name: str = ""
     calls: int = 0
+    node: str = ""  # the dependency graph's node id
 
 
 @dataclass(frozen=True)

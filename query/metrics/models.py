@@ -73,6 +73,7 @@ class LatencySeries(BaseModel):
 
 
 class DependencyOut(BaseModel):
+    node: str = Field(description="the dependency graph's node id (db.system/db.name, db.system@address, ...)")
     system: str
     address: str
     port: int | None

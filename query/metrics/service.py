@@ -296,8 +296,9 @@ def correlated(client: Client, service: str, win: Window, step_s: float, *, limi
 
     host_names = [str(r[0]) for r in _rows(client, sql.SERVICE_HOSTS, parameters)]
     dependencies = [analysis.Dependency(system=str(system), address=str(address), port=_port(port),
-                                        peer_service=str(peer), db_name=str(db_name), calls=int(n))
-                    for system, address, port, peer, db_name, n in _rows(client, sql.SERVICE_DEPENDENCIES, parameters)]
+                                        peer_service=str(peer), db_name=str(db_name), calls=int(n), node=str(node))
+                    for node, system, address, port, peer, db_name, n in
+                    _rows(client, sql.SERVICE_DEPENDENCIES, parameters)]
     instances = [analysis.MiddlewareInstance(service_name=str(name), system=str(client_system or receiver_system),
                                              address=str(address), port=_port(port))
                  for name, receiver_system, client_system, address, port in
@@ -330,7 +331,7 @@ def correlated(client: Client, service: str, win: Window, step_s: float, *, limi
         timestamps=[iso(s) for s in steps],
         latency=LatencySeries(p99_ms=p99, p50_ms=p50, error_rate=error_rate, calls=calls),
         hosts=host_names,
-        dependencies=[DependencyOut(system=d.system, address=d.address, port=d.port, peer_service=d.peer_service,
+        dependencies=[DependencyOut(node=d.node, system=d.system, address=d.address, port=d.port, peer_service=d.peer_service,
                                     db_name=d.db_name, calls=d.calls,
                                     middleware=instance.service_name if instance else None)
                       for d, instance in matched],

@@ -166,8 +166,27 @@ WHERE ServiceName = {{service:String}} AND {_SPAN_WINDOW} AND ResourceAttributes
 LIMIT 50
 """
 
+# The dependency graph's node for a CLIENT/PRODUCER span: the same expression as the query
+# service's edges (schemas/103_tracehouse_edges.sql), so the UI can link the two.
+_BACKEND_NODE = """if(SpanAttributes['db.system'] != '' OR SpanAttributes['db.system.name'] != '',
+    concat(
+        if(SpanAttributes['db.system'] != '', SpanAttributes['db.system'], SpanAttributes['db.system.name']),
+        multiIf(SpanAttributes['db.name'] != '', concat('/', SpanAttributes['db.name']),
+                SpanAttributes['db.namespace'] != '', concat('/', SpanAttributes['db.namespace']),
+                SpanAttributes['server.address'] != '', concat('@', SpanAttributes['server.address']),
+                SpanAttributes['net.peer.name'] != '', concat('@', SpanAttributes['net.peer.name']),
+                SpanAttributes['peer.service'] != '', concat('@', SpanAttributes['peer.service']),
+                '')),
+    concat(SpanAttributes['messaging.system'],
+        multiIf(SpanAttributes['messaging.destination.name'] != '', concat('/', SpanAttributes['messaging.destination.name']),
+                SpanAttributes['messaging.destination'] != '', concat('/', SpanAttributes['messaging.destination']),
+                '')))"""
+
 SERVICE_DEPENDENCIES = f"""
-SELECT if(SpanAttributes['db.system'] != '', SpanAttributes['db.system'], SpanAttributes['messaging.system']) AS system,
+SELECT {_BACKEND_NODE} AS node,
+       multiIf(SpanAttributes['db.system'] != '', SpanAttributes['db.system'],
+               SpanAttributes['db.system.name'] != '', SpanAttributes['db.system.name'],
+               SpanAttributes['messaging.system']) AS system,
        if(SpanAttributes['server.address'] != '', SpanAttributes['server.address'], SpanAttributes['net.peer.name']) AS address,
        if(SpanAttributes['server.port'] != '', SpanAttributes['server.port'], SpanAttributes['net.peer.port']) AS port,
        SpanAttributes['peer.service'] AS peer_service,
@@ -176,8 +195,9 @@ SELECT if(SpanAttributes['db.system'] != '', SpanAttributes['db.system'], SpanAt
 FROM otel_traces
 WHERE ServiceName = {{service:String}} AND {_SPAN_WINDOW}
   AND SpanKind IN ('Client', 'Producer', 'SPAN_KIND_CLIENT', 'SPAN_KIND_PRODUCER')
-  AND (SpanAttributes['db.system'] != '' OR SpanAttributes['messaging.system'] != '')
-GROUP BY system, address, port, peer_service, db_name
+  AND (SpanAttributes['db.system'] != '' OR SpanAttributes['db.system.name'] != ''
+       OR SpanAttributes['messaging.system'] != '')
+GROUP BY node, system, address, port, peer_service, db_name
 ORDER BY calls DESC
 LIMIT 50
 """
