@@ -3,7 +3,8 @@
 Every `rollup_interval_s` the job takes the closed window [watermark, now - lateness_s) (at most
 `rollup_max_window_s` at a time), and inserts into `tracehouse_span_links` every pair whose later
 end time falls in that window (query/sql/span_pairs.sql), and into `tracehouse_db_endpoints_1m`
-every database call whose enclosing SERVER span ends in it (query/sql/db_endpoint_pairs.sql). Spans are stored at most `lateness_s`
+every database call whose enclosing SERVER span ends in it (query/sql/db_endpoint_pairs.sql), and
+into `tracehouse_db_repeats` every parent ending in it that ran one statement more than once. Spans are stored at most `lateness_s`
 after they end, so by then both spans of such a pair are present, and each pair has exactly one
 later end time, so it lands in exactly one window, whichever batch or collector brought each span.
 
@@ -150,6 +151,7 @@ class EdgeRollup:
                                          self._settings.max_pair_gap_s * 1_000_000_000)
             client.command(sql("rollup_insert_links") + "\n" + sql("span_pairs"), parameters=pairs.parameters())
             client.command(sql("rollup_insert_db_endpoints"), parameters=pairs.parameters())
+            client.command(sql("rollup_insert_db_repeats"), parameters={**pairs.parameters(), "min_executions": 2})
             self._record(client, start_ms, end_ms, self._attempt, "done")
             done += 1
             self.windows_done += 1

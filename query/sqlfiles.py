@@ -1,8 +1,8 @@
 """SQL statements of the query service, read once from `query/sql/*.sql`.
 
 A statement may include shared expressions by marker: `/*DB_SYSTEM*/`, `/*DB_STATEMENT*/`,
-`/*BACKEND_TARGET*/`, `/*EXTERNAL_PEER*/`, `/*SPAN_PAIRS*/` and `/*DB_ENDPOINT_PAIRS*/` are
-replaced by the files of those names. Other
+`/*BACKEND_TARGET*/`, `/*EXTERNAL_PEER*/`, `/*SPAN_PAIRS*/`, `/*DB_ENDPOINT_PAIRS*/` and
+`/*DB_REPEAT_RUNS*/` are replaced by the files of those names. Other
 markers (`/*FILTERS*/`) are left for the reader, which fills them with constant fragments only.
 """
 
@@ -18,6 +18,7 @@ _INCLUDES = {
     "/*SPAN_PAIRS*/": "span_pairs",
     "/*EXTERNAL_PEER*/": "expr_external_peer",
     "/*DB_ENDPOINT_PAIRS*/": "db_endpoint_pairs",
+    "/*DB_REPEAT_RUNS*/": "db_repeat_runs",
 }
 
 

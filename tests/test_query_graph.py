@@ -296,7 +296,14 @@ def test_db_endpoints_from_the_rollup_match_raw_spans(clickhouse: storage.Client
         rolled = http.get("/api/v1/db/calls", params={"db_system": "mysql"}).json()
         raw = http.get("/api/v1/db/calls", params={"db_system": "mysql", "start": _ms(ago(1800)),
                                                    "end": _ms(ago(1000))}).json()
+        repeats_rolled = http.get("/api/v1/db/n-plus-one", params={"k": 3}).json()
+        repeats_raw = http.get("/api/v1/db/n-plus-one", params={"k": 3, "start": _ms(ago(1800)),
+                                                                "end": _ms(ago(1000))}).json()
     for body in (rolled, raw):
         [statement] = body["statements"]
         assert statement["calls"] == 16
         assert statement["endpoints"] == [{"service": "orders", "operation": "GET /orders", "calls": 12, "share": 0.75}]
+    for body in (repeats_rolled, repeats_raw):
+        [finding] = body["findings"]
+        assert (finding["parent_operation"], finding["traces"], finding["executions_per_trace_max"]) == \
+            ("load items", 4, 3)

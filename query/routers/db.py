@@ -34,6 +34,15 @@ def _raw_filters(service: str | None, db_system: str | None, parameters: dict[st
     return fragments
 
 
+def _rollup_filters(service: str | None, db_system: str | None) -> list[str]:
+    fragments = []
+    if service:
+        fragments.append("AND ServiceName = {service:String}")
+    if db_system:
+        fragments.append("AND DbSystem = {db_system:String}")
+    return fragments
+
+
 def _endpoint_query(client: Store, settings: Settings, window: Window, service: str | None,
                     db_system: str | None) -> tuple[str, dict[str, Any]]:
     """Endpoints per statement: the rollup (plus the raw tail), or raw spans for a small window."""
@@ -41,12 +50,7 @@ def _endpoint_query(client: Store, settings: Settings, window: Window, service: 
     parameters: dict[str, Any] = dict(plan.pairs.parameters())
     parameters.update(seconds_params(window.start_ns, window.end_ns) if plan.mode == "rollup"
                       else {"start_s": 0, "end_s": 0})
-    rollup_filters = []
-    if service:
-        rollup_filters.append("AND ServiceName = {service:String}")
-    if db_system:
-        rollup_filters.append("AND DbSystem = {db_system:String}")
-    statement = with_filters(sql("db_endpoints"), rollup_filters, "/*ROLLUP_FILTERS*/")
+    statement = with_filters(sql("db_endpoints"), _rollup_filters(service, db_system), "/*ROLLUP_FILTERS*/")
     statement = with_filters(statement, _raw_filters(service, db_system, parameters))
     return statement, parameters
 
@@ -102,11 +106,13 @@ def n_plus_one(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> NPlusOneReport:
     min_executions = k or settings.n_plus_one_min
-    parameters: dict[str, Any] = {
-        "start_ns": window.start_ns, "end_ns": window.end_ns, "min_executions": min_executions,
-        "max_runs": MAX_RUNS, "scan_from_ns": max(window.start_ns - settings.max_pair_gap_s * 1_000_000_000, 0),
-    }
-    statement = with_filters(sql("n_plus_one"), _raw_filters(service, db_system, parameters))
+    plan = plan_pairs(client, settings, window)
+    parameters: dict[str, Any] = dict(plan.pairs.parameters())
+    parameters.update(seconds_params(window.start_ns, window.end_ns) if plan.mode == "rollup"
+                      else {"start_s": 0, "end_s": 0})
+    parameters.update(min_executions=min_executions, max_runs=MAX_RUNS)
+    statement = with_filters(sql("n_plus_one"), _rollup_filters(service, db_system), "/*ROLLUP_FILTERS*/")
+    statement = with_filters(statement, _raw_filters(service, db_system, parameters))
     runs = [StatementRun(row["trace_id"], row["parent_span_id"], row["service"], row["parent_operation"],
                          row["db_system"], row["statement"], int(row["executions"]))
             for row in fetch(client, statement, parameters)]
