@@ -109,6 +109,7 @@ def test_issue_rule_json_is_accepted() -> None:
     ({"name": "  "}, "name"),
     ({"channels": ["no spaces please"]}, "channels"),
     ({"colour": "red"}, "colour"),
+    ({"signal": "heartbeat_missing", "target": {}, "threshold": 0}, "threshold"),
 ])
 def test_invalid_rules_name_the_field(change: dict[str, object], field: str) -> None:
     with pytest.raises(ValidationError) as caught:

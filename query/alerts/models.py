@@ -82,7 +82,7 @@ class RuleBody(BaseModel):
     signal: Signal
     target: Target = Field(default=Target.model_validate({}), validate_default=True)
     op: Op = ">"
-    threshold: float = 0.0
+    threshold: float = Field(0.0, validate_default=True)
     window_s: int = Field(300, ge=10, le=7 * 86400, description="evaluation window, seconds")
     for_s: int = Field(0, ge=0, le=7 * 86400, description="how long the condition must hold before firing")
     severity: Severity = "warning"
@@ -102,9 +102,12 @@ class RuleBody(BaseModel):
 
     @field_validator("threshold")
     @classmethod
-    def _finite(cls, value: float) -> float:
+    def _finite(cls, value: float, info: ValidationInfo) -> float:
         if not math.isfinite(value):
             raise ValueError("must be a finite number")
+        if info.data.get("signal") == Signal.HEARTBEAT_MISSING and value <= 0:
+            raise ValueError("heartbeat_missing compares the seconds since an instance's last heartbeat: "
+                             "give how many are too many (e.g. 60)")
         return value
 
     @field_validator("channels")

@@ -49,7 +49,7 @@ ORDER BY rule_id
 
 LIST_STATE_SQL = """
 SELECT rule_id, series, labels, state, value, active_since_ms, fired_at_ms, resolved_at_ms,
-       last_notified_ms, evaluated_at_ms
+       last_notified_ms, evaluated_at_ms, version
 FROM (SELECT * FROM tracehouse_alert_state ORDER BY version DESC LIMIT 1 BY rule_id, series)
 WHERE ({rule_id:String} = '' OR rule_id = {rule_id:String})
 ORDER BY rule_id, series
@@ -74,6 +74,14 @@ WHERE ({rule_id:String} = '' OR rule_id = {rule_id:String})
 ORDER BY at DESC
 LIMIT {limit:UInt32}
 """
+
+# The next version of a key must beat the stored one even when this replica's clock is behind the
+# clock of the replica that wrote it.
+MAX_VERSION_SQL = {
+    RULES_TABLE: "SELECT max(version) FROM tracehouse_alert_rules WHERE id = {key:String}",
+    CHANNELS_TABLE: "SELECT max(version) FROM tracehouse_alert_channels WHERE name = {key:String}",
+    SILENCES_TABLE: "SELECT max(version) FROM tracehouse_alert_silences WHERE rule_id = {key:String}",
+}
 
 _STATE_COLUMNS = ["rule_id", "series", "labels", "state", "value", "active_since_ms", "fired_at_ms",
                   "resolved_at_ms", "last_notified_ms", "evaluated_at_ms", "version"]
@@ -166,6 +174,12 @@ class AlertRepository:
 
     def __init__(self, client: Client) -> None:
         self.client = client
+        self._state_versions: dict[tuple[str, str], int] = {}
+
+    def _version_after(self, table: str, key: str) -> int:
+        rows = self.client.query(MAX_VERSION_SQL[table], parameters={"key": key}).result_rows
+        stored = int(rows[0][0] or 0) if rows else 0
+        return max(next_version(), stored + 1)
 
     def _rows(self, sql: str, parameters: dict[str, Any]) -> list[dict[str, Any]]:
         result = self.client.query(sql, parameters=parameters)
@@ -188,7 +202,8 @@ class AlertRepository:
 
     def put_rule(self, rule_id: str, body: RuleBody, source: str = "api") -> StoredRule:
         now = now_ms()
-        self.client.insert(RULES_TABLE, [[rule_id, body.name, body.model_dump_json(), source, 0, next_version(),
+        self.client.insert(RULES_TABLE, [[rule_id, body.name, body.model_dump_json(), source, 0,
+                                          self._version_after(RULES_TABLE, rule_id),
                                           from_ms(now)]],
                            column_names=["id", "name", "body", "source", "deleted", "version", "updated_at"])
         return StoredRule(rule_id, body, source, now)
@@ -198,7 +213,8 @@ class AlertRepository:
         if existing is None:
             return False
         self.client.insert(RULES_TABLE, [[rule_id, existing.body.name, existing.body.model_dump_json(),
-                                          existing.source, 1, next_version(), from_ms(now_ms())]],
+                                          existing.source, 1, self._version_after(RULES_TABLE, rule_id),
+                                          from_ms(now_ms())]],
                            column_names=["id", "name", "body", "source", "deleted", "version", "updated_at"])
         return True
 
@@ -218,7 +234,8 @@ class AlertRepository:
         return found[0] if found else None
 
     def put_channel(self, name: str, body: ChannelBody, source: str = "api") -> StoredChannel:
-        self.client.insert(CHANNELS_TABLE, [[name, body.model_dump_json(), source, 0, next_version(),
+        self.client.insert(CHANNELS_TABLE, [[name, body.model_dump_json(), source, 0,
+                                             self._version_after(CHANNELS_TABLE, name),
                                              from_ms(now_ms())]],
                            column_names=["name", "body", "source", "deleted", "version", "updated_at"])
         return StoredChannel(name, body, source)
@@ -228,7 +245,7 @@ class AlertRepository:
         if existing is None:
             return False
         self.client.insert(CHANNELS_TABLE, [[name, existing.body.model_dump_json(), existing.source, 1,
-                                             next_version(), from_ms(now_ms())]],
+                                             self._version_after(CHANNELS_TABLE, name), from_ms(now_ms())]],
                            column_names=["name", "body", "source", "deleted", "version", "updated_at"])
         return True
 
@@ -238,7 +255,8 @@ class AlertRepository:
         return {r["rule_id"]: Silence(r["rule_id"], int(r["until_ms"]), r["comment"]) for r in rows}
 
     def set_silence(self, rule_id: str, until_ms: int, comment: str = "") -> Silence:
-        self.client.insert(SILENCES_TABLE, [[rule_id, from_ms(until_ms), comment, next_version(),
+        self.client.insert(SILENCES_TABLE, [[rule_id, from_ms(until_ms), comment,
+                                             self._version_after(SILENCES_TABLE, rule_id),
                                              from_ms(now_ms())]],
                            column_names=["rule_id", "until", "comment", "version", "created_at"])
         return Silence(rule_id, until_ms, comment)
@@ -258,13 +276,15 @@ class AlertRepository:
                 resolved_at_ms=int(row["resolved_at_ms"]), last_notified_ms=int(row["last_notified_ms"]),
                 evaluated_at_ms=int(row["evaluated_at_ms"]))
             states[(state.rule_id, state.series)] = state
+            self._state_versions[(state.rule_id, state.series)] = int(row["version"])
         return states
 
     def save_states(self, states: list[SeriesState]) -> None:
         if not states:
             return
         rows = [[s.rule_id, s.series, s.labels, s.state, s.value, s.active_since_ms, s.fired_at_ms,
-                 s.resolved_at_ms, s.last_notified_ms, s.evaluated_at_ms, next_version()] for s in states]
+                 s.resolved_at_ms, s.last_notified_ms, s.evaluated_at_ms,
+                 max(next_version(), self._state_versions.get((s.rule_id, s.series), 0) + 1)] for s in states]
         self.client.insert(STATE_TABLE, rows, column_names=_STATE_COLUMNS)
 
     # -- history and deliveries ------------------------------------------------------------

@@ -55,6 +55,7 @@ FROM otel_traces
 WHERE {_SPAN_FILTER}
 GROUP BY series
 ORDER BY series
+LIMIT 1000
 """
 
 # The same over an edge: spans of `peer_service` whose parent span belongs to `service`.
@@ -73,6 +74,7 @@ INNER JOIN (
 ) AS parent ON child.TraceId = parent.TraceId AND child.ParentSpanId = parent.SpanId
 GROUP BY series
 ORDER BY series
+LIMIT 1000
 """
 
 _METRIC_FILTER = """
