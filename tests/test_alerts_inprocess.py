@@ -465,3 +465,32 @@ def test_disabling_a_firing_rule_resolves_it(api: TestClient, clickhouse: Client
     assert sorted((h["rule_id"], h["from_state"], h["to_state"]) for h in history) == [
         ("busy", "firing", "resolved"), ("busy", "ok", "firing"),
         ("doomed", "firing", "resolved"), ("doomed", "ok", "firing")]
+
+
+def test_a_write_beats_a_row_from_a_replica_with_a_clock_ahead(api: TestClient, clickhouse: Client) -> None:
+    far_future_version = (time.time_ns() + 3600 * 10**9)  # another replica's clock, an hour ahead
+    body = json.dumps({"name": "skewed", "signal": "p99_ms", "target": {"service": "a"}, "threshold": 1})
+    clickhouse.insert("tracehouse_alert_rules", [["skewed", "skewed", body, "api", 0, far_future_version]],
+                      column_names=["id", "name", "body", "source", "deleted", "version"])
+    assert api.get("/api/v1/alerts/rules/skewed").json()["threshold"] == 1
+    changed = api.put("/api/v1/alerts/rules/skewed", json={**json.loads(body), "threshold": 2})
+    assert changed.json()["threshold"] == 2
+    assert api.get("/api/v1/alerts/rules/skewed").json()["threshold"] == 2
+
+
+def test_repeat_interval_renotifies_while_firing(api: TestClient, clickhouse: Client,
+                                                 service_factory: Any) -> None:
+    with WebhookReceiver() as receiver:
+        webhook_channel(api, receiver.url)
+        api.post("/api/v1/alerts/rules", json={"name": "nagging", "signal": "calls_per_min", "op": ">",
+                                               "threshold": 0, "window_s": 60, "target": {"service": "s"},
+                                               "channels": ["ops-webhook"], "repeat_interval_s": 1})
+        insert_spans(clickhouse, server_spans("s", "GET /", [1.0]))
+        service_factory().start()
+        wait_for(lambda: len(receiver.accepted()) >= 3, timeout_s=30, message="two repeats")
+    sent = [json.loads(r.body) for r in receiver.accepted()]
+    assert [s["kind"] for s in sent[:3]] == ["firing", "repeat", "repeat"]
+    assert {s["fired_at"] for s in sent} == {sent[0]["fired_at"]}  # one episode
+    gaps_s = [(datetime.fromisoformat(b["sent_at"]) - datetime.fromisoformat(a["sent_at"])).total_seconds()
+              for a, b in zip(sent, sent[1:], strict=False)]
+    assert all(gap >= 1.0 for gap in gaps_s), gaps_s
