@@ -91,9 +91,11 @@ class Increase:
 def counter_increases(points: Sequence[Point], *, temporality: int = TEMPORALITY_CUMULATIVE) -> list[Increase]:
     """The increase each point adds over the one before it, for a monotonic counter.
 
-    Cumulative points: the difference to the previous point; when the value went down, or the
-    series' start time changed, the counter was reset (the process or the server restarted), so
-    the whole new value is the increase since the reset (as Prometheus' `rate()` treats resets).
+    Cumulative points: the difference to the previous point; when the value went down, the
+    counter was reset (the process or the server restarted), so the whole new value is the
+    increase since the reset (as Prometheus' `rate()` treats resets). A new start time alone is
+    not taken as a reset: a scraper that restarts gets a new start time while the server's
+    counter it reports carries on, and counting all of it again would show a false spike.
     The first point has no predecessor and adds nothing (readers fetch one step more than they
     answer for, so that the first step has one). Delta points already are increases; their
     elapsed time is the time since their start time (0 when unknown).
@@ -104,8 +106,7 @@ def counter_increases(points: Sequence[Point], *, temporality: int = TEMPORALITY
                 for p in ordered]
     out: list[Increase] = []
     for previous, point in zip(ordered, ordered[1:], strict=False):
-        restarted = point.start_s and previous.start_s and point.start_s > previous.start_s
-        increase = point.value if point.value < previous.value or restarted else point.value - previous.value
+        increase = point.value if point.value < previous.value else point.value - previous.value
         out.append(Increase(point.t_s, increase, point.t_s - previous.t_s))
     return out
 
