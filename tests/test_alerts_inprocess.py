@@ -494,3 +494,34 @@ def test_repeat_interval_renotifies_while_firing(api: TestClient, clickhouse: Cl
     gaps_s = [(datetime.fromisoformat(b["sent_at"]) - datetime.fromisoformat(a["sent_at"])).total_seconds()
               for a, b in zip(sent, sent[1:], strict=False)]
     assert all(gap >= 1.0 for gap in gaps_s), gaps_s
+
+
+def test_a_pass_whose_lease_lapsed_writes_and_sends_nothing(api: TestClient, clickhouse: Client) -> None:
+    from tracehouse.query.alerts.evaluator import evaluate_all
+    from tracehouse.query.alerts.repository import AlertRepository, now_ms
+
+    api.post("/api/v1/alerts/rules", json={"name": "busy", "signal": "calls_per_min", "op": ">", "threshold": 0,
+                                           "window_s": 60, "target": {"service": "s"}})
+    insert_spans(clickhouse, server_spans("s", "GET /", [1.0]))
+    repository = AlertRepository(clickhouse)
+    lapsed = evaluate_all(clickhouse, repository, now_ms=now_ms(), replica_id="r", default_repeat_interval_s=0,
+                          still_leader=lambda: False)
+    assert lapsed.notifications == [] and "lease" in lapsed.errors
+    assert api.get("/api/v1/alerts").json() == [] and api.get("/api/v1/alerts/history").json() == []
+    held = evaluate_all(clickhouse, repository, now_ms=now_ms(), replica_id="r", default_repeat_interval_s=0,
+                        still_leader=lambda: True)
+    assert [n.kind for _, n in held.notifications] == ["firing"]
+    assert [a["state"] for a in api.get("/api/v1/alerts").json()] == ["firing"]
+
+
+def test_lease_is_released_and_taken_over(session_store_dsn: str, database: str) -> None:
+    a = Lease(storage.connect(session_store_dsn, database=database), "a", ttl_s=30, settle_s=0.05)
+    b = Lease(storage.connect(session_store_dsn, database=database), "b", ttl_s=30, settle_s=0.05)
+    assert a.try_acquire() and a.still_held()
+    assert not b.try_acquire()
+    assert a.try_acquire()  # renewal
+    a.release()
+    assert not a.still_held()
+    assert b.try_acquire() and not a.try_acquire()
+    view = b.current()
+    assert view is not None and view.holder == "b"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from clickhouse_connect.driver.client import Client
@@ -95,7 +95,7 @@ def _history(rule_id: str, rule: StoredRule | None, result: Step, *, now_ms: int
 
 
 def evaluate_all(client: Client, repository: AlertRepository, *, now_ms: int, replica_id: str,
-                 default_repeat_interval_s: float) -> PassReport:
+                 default_repeat_interval_s: float, still_leader: Callable[[], bool] | None = None) -> PassReport:
     """Evaluates every enabled rule, stores states and history, and returns what to send.
 
     Series of a rule that was disabled or deleted while pending or firing resolve at once; a disabled
@@ -148,6 +148,11 @@ def evaluate_all(client: Client, repository: AlertRepository, *, now_ms: int, re
                 outcome = SeriesOutcome(Series(state.series, dict(state.labels), None), result)
                 notification = notification_for(stopped, outcome, result.notify)
                 sends += [(channel, notification) for channel in (stopped.body.channels or [LOG_CHANNEL])]
+    if still_leader is not None and not still_leader():
+        # The lease lapsed during this pass (it took longer than the lease lasts): another replica
+        # may be evaluating now, so this pass writes and sends nothing.
+        log.warning("alert evaluation pass dropped: the lease lapsed while it ran")
+        return PassReport(len(rules), series_count, 0, [], {**errors, "lease": "lapsed during the pass"})
     # State first, then history, then sending: a crash in between loses a notification rather than
     # repeating one, and the next pass does not see the transition again.
     repository.save_states(to_save)

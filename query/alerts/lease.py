@@ -88,6 +88,11 @@ class Lease:
         self.expires_ms = after.expires_ms if held and after else 0
         return held
 
+    def still_held(self, margin_s: float = 1.0) -> bool:
+        """True when this replica holds the lease for at least `margin_s` more (by the database clock)."""
+        view = self.current()
+        return view is not None and view.holder == self.holder and view.expires_ms - view.now_ms > margin_s * 1000
+
     def release(self) -> None:
         """Gives the lease up at once (another replica takes over on its next try)."""
         view = self.current()

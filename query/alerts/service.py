@@ -151,7 +151,8 @@ class AlertService:
                 return None
             started = time.monotonic()
             report = evaluate_all(client, repository, now_ms=now_ms(), replica_id=self.settings.replica_id,
-                                  default_repeat_interval_s=self.settings.repeat_interval_s)
+                                  default_repeat_interval_s=self.settings.repeat_interval_s,
+                                  still_leader=lambda: lease.still_held(margin_s=min(1.0, lease.settle_s * 2)))
             channels = {c.name: c.body for c in repository.list_channels()} if report.notifications else {}
             for channel_name, notification in report.notifications:
                 if self._notifier is None:
