@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from tracehouse.query.alerts.channels import (
@@ -100,9 +101,10 @@ class Notifier:
             self._closed = True
             pending = list(self._pending)
         self._stop.set()
+        deadline = time.monotonic() + timeout_s
         for future in pending:
             try:
-                future.result(timeout=timeout_s)
+                future.result(timeout=max(0.0, deadline - time.monotonic()))
             except Exception:  # noqa: BLE001,S112 - timeouts and failures are already logged
                 continue
         self._pool.shutdown(wait=False, cancel_futures=True)
