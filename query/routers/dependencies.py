@@ -6,7 +6,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import PlainTextResponse
 
 from tracehouse.query.analysis.graph import to_dot
 from tracehouse.query.deps import Parallel, Settings, Window
@@ -55,7 +55,7 @@ def dependencies(client: Store, settings: Settings, window: Window, parallel: Pa
 
 @router.get("/dependencies/cycles", response_model=CycleReport,
             summary="Elementary cycles of the service graph, and traces that re-enter a service")
-def cycles(client: Store, settings: Settings, window: Window) -> CycleReport | Response:
+def cycles(client: Store, settings: Settings, window: Window) -> CycleReport:
     edge_set = load_edges(client, settings, window)
     found = find_cycles(edge_set.edges, settings.max_cycles)
     per_trace = find_trace_cycles(client, settings, window, edges_on_cycles(edge_set.edges))
