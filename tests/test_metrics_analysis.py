@@ -169,3 +169,43 @@ def test_parameters() -> None:
     assert parse_attrs(["db:0", "url:http://x"]) == [("db", "0"), ("url", "http://x")]
     with pytest.raises(BadParameter, match="key:value"):
         parse_attrs(["novalue"])
+
+
+def test_bucket_quantile_interpolates_inside_the_bucket() -> None:
+    bounds = (10.0, 20.0, 50.0)
+    # 100 observations: 50 in (0,10], 40 in (10,20], 10 in (20,50], none above
+    assert analysis.bucket_quantile(0.5, bounds, (50, 40, 10, 0)) == pytest.approx(10.0)
+    assert analysis.bucket_quantile(0.7, bounds, (50, 40, 10, 0)) == pytest.approx(15.0)
+    assert analysis.bucket_quantile(0.99, bounds, (50, 40, 10, 0)) == pytest.approx(47.0)
+    assert analysis.bucket_quantile(0.99, bounds, (0, 0, 0, 5)) == 50.0  # above the last bound
+    assert analysis.bucket_quantile(0.99, bounds, (0, 0, 0, 0)) is None
+
+
+def test_bucket_quantile_is_close_to_numpy_on_fine_buckets() -> None:
+    rng = random.Random(9)
+    values = [rng.lognormvariate(3, 0.5) for _ in range(20_000)]
+    bounds = tuple(float(b) for b in range(1, 400))
+    counts = [0] * (len(bounds) + 1)
+    for v in values:
+        counts[next((i for i, b in enumerate(bounds) if v <= b), len(bounds))] += 1
+    expected = float(np.quantile(values, 0.99))
+    assert analysis.bucket_quantile(0.99, bounds, counts) == pytest.approx(expected, abs=1.0)  # one bucket wide
+
+
+def test_histogram_deltas_and_steps_across_a_reset() -> None:
+    bounds = (10.0, 100.0)
+
+    def h(t: float, counts: tuple[float, ...], total: float) -> analysis.HistogramPoint:
+        return analysis.HistogramPoint(t, sum(counts), total, counts, bounds)
+
+    points = [h(1000, (10, 0, 0), 50), h(1010, (20, 10, 0), 650), h(1020, (2, 0, 0), 10)]  # restarted
+    deltas = analysis.histogram_deltas(points)
+    assert [d.counts for d in deltas] == [[10, 10, 0], [2, 0, 0]]
+    assert [d.total for d in deltas] == [600, 10]
+    assert analysis.histogram_per_step([points], 10, "avg") == {1010: 30.0, 1020: 5.0}
+    assert analysis.histogram_per_step([points], 10, "rate") == {1010: 2.0, 1020: 0.2}
+    assert analysis.histogram_per_step([points], 10, "p99") == {1010: pytest.approx(98.2), 1020: pytest.approx(9.9)}
+    # two series of one group merge their buckets
+    other = [h(1000, (0, 0, 0), 0), h(1010, (0, 0, 10), 5000)]
+    merged = analysis.histogram_per_step([points, other], 20, "p99")
+    assert merged == {1000: 100.0, 1020: pytest.approx(9.9)}

@@ -353,3 +353,36 @@ def test_middleware_instances_with_up_and_availability(clickhouse: Client, api: 
     assert (instances["cache"]["system"], instances["cache"]["address"], instances["cache"]["port"]) == \
         ("redis", "127.0.0.1", 6379)
     assert instances["orders-db"]["up"] is True and instances["orders-db"]["system"] == "mysql"
+
+
+def insert_histograms(client: Client, rows: Sequence[dict[str, Any]]) -> None:
+    columns = ["ServiceName", "ResourceAttributes", "MetricName", "MetricUnit", "Attributes", "StartTimeUnix",
+               "TimeUnix", "Count", "Sum", "BucketCounts", "ExplicitBounds", "AggregationTemporality"]
+    client.insert("otel_metrics_histogram", [[
+        r["service"], {"service.name": r["service"]}, r["name"], r.get("unit", "ms"), r.get("attributes", {}),
+        at(T0 - 3600), at(r["t"]), int(sum(r["counts"])), float(r["sum"]), list(r["counts"]), list(r["bounds"]), 2]
+        for r in rows], column_names=columns)
+
+
+def test_histograms_give_p99_avg_and_rate(clickhouse: Client, api: TestClient) -> None:
+    bounds = [10.0, 100.0, 1000.0]
+    rows = []
+    for instance in ("a", "b"):  # two instances, cumulative, each +10 fast and +1 slow observations per 10 s
+        for i in range(7):
+            rows.append({"service": "checkout", "name": "http.server.request.duration", "t": T0 + 10 * i,
+                         "attributes": {"instance": instance}, "counts": [10 * i, 0, i, 0], "sum": 55.0 * i,
+                         "bounds": bounds})
+    insert_histograms(clickhouse, rows)
+    base = {"name": "http.server.request.duration", "start": ms(T0 + 10), "end": ms(T0 + 70), "step": "10s"}
+    p99 = api.get("/api/v1/metrics/query", params=base)
+    assert p99.status_code == 200, p99.text
+    body = p99.json()
+    assert body["type"] == "histogram" and body["agg"] == "p99" and body["unit"] == "ms"
+    # 22 observations per step: 20 in (0,10], 2 in (100,1000]: p99 = 100 + 900 * (21.78 - 20) / 2
+    assert body["series"][0]["values"] == [pytest.approx(901.0)] * 6
+    avg = api.get("/api/v1/metrics/query", params={**base, "agg": "avg"}).json()
+    assert avg["series"][0]["values"] == [pytest.approx(110 / 22)] * 6
+    rate = api.get("/api/v1/metrics/query", params={**base, "agg": "rate", "group_by": "instance"}).json()
+    assert [s["labels"]["instance"] for s in rate["series"]] == ["a", "b"]
+    assert rate["series"][0]["values"] == [pytest.approx(1.1)] * 6
+    assert api.get("/api/v1/metrics/query", params={**base, "agg": "max"}).status_code == 400

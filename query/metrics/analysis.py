@@ -324,3 +324,110 @@ def latest_rate(points: Sequence[Point]) -> float | None:
         return None
     increases = counter_increases([previous, last])
     return increases[0].value / elapsed_s if increases else None
+
+
+# --------------------------------------------------------------------------------------------
+# Histograms
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HistogramPoint:
+    """One explicit-bucket histogram data point: `counts` has one more entry than `bounds`
+    (the last bucket is everything above the last bound)."""
+
+    t_s: float
+    count: float
+    total: float  # the sum of the observations
+    counts: tuple[float, ...]
+    bounds: tuple[float, ...]
+
+
+@dataclass
+class HistogramDelta:
+    t_s: float
+    elapsed_s: float
+    count: float
+    total: float
+    counts: list[float]
+    bounds: tuple[float, ...]
+
+
+def histogram_deltas(points: Sequence[HistogramPoint], *,
+                     temporality: int = TEMPORALITY_CUMULATIVE) -> list[HistogramDelta]:
+    """What each point adds over the one before it (cumulative), or the points themselves (delta).
+    A falling count, or changed bucket bounds, starts again from the new point, as for counters."""
+    ordered = sorted(points, key=lambda p: p.t_s)
+    if temporality == TEMPORALITY_DELTA:
+        return [HistogramDelta(p.t_s, 0.0, p.count, p.total, list(p.counts), p.bounds) for p in ordered]
+    out = []
+    for previous, point in zip(ordered, ordered[1:], strict=False):
+        if point.count < previous.count or point.bounds != previous.bounds or len(point.counts) != len(previous.counts):
+            delta = HistogramDelta(point.t_s, point.t_s - previous.t_s, point.count, point.total,
+                                   list(point.counts), point.bounds)
+        else:
+            delta = HistogramDelta(point.t_s, point.t_s - previous.t_s, point.count - previous.count,
+                                   point.total - previous.total,
+                                   [max(0.0, a - b) for a, b in zip(point.counts, previous.counts, strict=True)],
+                                   point.bounds)
+        out.append(delta)
+    return out
+
+
+def bucket_quantile(q: float, bounds: Sequence[float], counts: Sequence[float]) -> float | None:
+    """The q-quantile of bucketed observations, interpolating linearly inside the bucket (as
+    Prometheus' histogram_quantile does); observations above the last bound count as the last
+    bound. None when there are no observations."""
+    total = sum(counts)
+    if total <= 0 or not counts:
+        return None
+    rank = q * total
+    seen = 0.0
+    for index, count in enumerate(counts):
+        if count <= 0:
+            continue
+        if seen + count >= rank:
+            if index >= len(bounds):  # the overflow bucket: no upper bound to interpolate to
+                return float(bounds[-1]) if bounds else None
+            upper = float(bounds[index])
+            lower = float(bounds[index - 1]) if index > 0 else min(0.0, upper)
+            return lower + (upper - lower) * (rank - seen) / count
+        seen += count
+    return float(bounds[-1]) if bounds else None
+
+
+def histogram_per_step(series: Sequence[Sequence[HistogramPoint]], step_s: float, agg: str, *,
+                       temporalities: Sequence[int] | None = None) -> dict[float, float]:
+    """Several histogram series of one group, per step: `p99` (and `p50`, `p95`) from the merged
+    buckets, `avg` = sum / count, `sum` of the observations, `rate` = observations per second."""
+    merged: dict[float, HistogramDelta] = {}
+    covered: dict[float, float] = defaultdict(float)
+    for index, points in enumerate(series):
+        temporality = temporalities[index] if temporalities else TEMPORALITY_CUMULATIVE
+        for delta in histogram_deltas(points, temporality=temporality):
+            step = step_of(delta.t_s, step_s)
+            covered[step] += delta.elapsed_s if delta.elapsed_s > 0 else step_s
+            found = merged.get(step)
+            if found is None:
+                merged[step] = HistogramDelta(step, 0.0, delta.count, delta.total, list(delta.counts), delta.bounds)
+            elif found.bounds == delta.bounds and len(found.counts) == len(delta.counts):
+                found.count += delta.count
+                found.total += delta.total
+                found.counts = [a + b for a, b in zip(found.counts, delta.counts, strict=True)]
+            # buckets with other bounds cannot be merged bucket by bucket: left out of the step
+    out: dict[float, float] = {}
+    quantiles = {"p99": 0.99, "p95": 0.95, "p50": 0.5}
+    for step, delta in merged.items():
+        value: float | None
+        if agg in quantiles:
+            value = bucket_quantile(quantiles[agg], delta.bounds, delta.counts)
+        elif agg == "avg":
+            value = delta.total / delta.count if delta.count > 0 else None
+        elif agg == "sum":
+            value = delta.total
+        elif agg == "rate":
+            value = delta.count / covered[step] if covered[step] > 0 else None
+        else:
+            raise ValueError(f"aggregation {agg!r} does not apply to histograms")
+        if value is not None:
+            out[step] = value
+    return out

@@ -46,14 +46,16 @@ def list_metrics(client: Store, start: Start = None, end: End = None,
 def query_metric(client: Store, name: Annotated[str, Query(min_length=1, description="metric name")],
                  start: Start = None, end: End = None, step: Step = None,
                  agg: Annotated[Literal["avg", "max", "min", "sum", "rate", "p99"] | None,
-                                Query(description="default: rate for counters, avg otherwise")] = None,
+                                Query(description="default: rate for counters, p99 for histograms, "
+                                                  "avg otherwise")] = None,
                  attr: Annotated[list[str] | None, Query(description="key:value, repeatable; matches point "
                                                                      "or resource attributes")] = None,
                  group_by: Annotated[list[str] | None, Query(description="attribute keys that split the "
                                                                          "result into series, repeatable")] = None,
                  ) -> MetricQueryResult:
     """A metric as time series on aligned steps (default: last hour). Counters become per-second
-    rates, with resets (a restarted process or server) counted as starting again from zero."""
+    rates, with resets (a restarted process or server) counted as starting again from zero.
+    Explicit-bucket histograms give p99 (from the merged buckets), avg, sum or rate."""
     try:
         win = window(start, end, default_s=3600)
         step_s = parse_step(step, win.seconds)

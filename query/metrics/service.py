@@ -124,8 +124,12 @@ def step_values(series: Sequence[RawSeries], agg: str, step_s: float) -> dict[fl
 def query(client: Client, *, name: str, win: Window, step_s: float, agg: str | None,
           filters: Sequence[tuple[str, str]], group_by: Sequence[str]) -> MetricQueryResult:
     table = metric_table(client, name, win)
+    if table == sql.HISTOGRAM:
+        return histogram_query(client, name=name, win=win, step_s=step_s, agg=agg, filters=filters,
+                               group_by=group_by)
     if table not in (sql.GAUGE, sql.SUM):
-        raise BadParameter(f"name: {name!r} is a {_TABLE_TYPES[table]}; this endpoint answers gauges and sums")
+        raise BadParameter(f"name: {name!r} is a {_TABLE_TYPES[table]}; this endpoint answers gauges, sums "
+                           "and explicit-bucket histograms")
     # One step of look-back so that the first step's rate has a point to start from.
     fetch = Window(win.start_s - step_s - 60, win.end_s)
     statement = sql.GAUGE_POINTS if table == sql.GAUGE else sql.SUM_POINTS
@@ -154,6 +158,50 @@ def query(client: Client, *, name: str, win: Window, step_s: float, agg: str | N
                           values=values))
     return MetricQueryResult(name=name, type=kind, unit=unit, agg=chosen, step_s=step_s, start=iso(win.start_s),
                              end=iso(win.end_s), series=out)
+
+
+HISTOGRAM_AGGREGATIONS = ("p99", "avg", "sum", "rate")
+
+
+def histogram_query(client: Client, *, name: str, win: Window, step_s: float, agg: str | None,
+                    filters: Sequence[tuple[str, str]], group_by: Sequence[str]) -> MetricQueryResult:
+    """An explicit-bucket histogram per step: p99 from the merged buckets (the default), avg and
+    sum of the observations, or rate (observations per second)."""
+    chosen = agg or "p99"
+    if chosen not in HISTOGRAM_AGGREGATIONS:
+        raise BadParameter(f"agg: {chosen} does not apply to the histogram {name!r}; use "
+                           f"{', '.join(HISTOGRAM_AGGREGATIONS)}")
+    fetch = Window(win.start_s - step_s - 60, win.end_s)
+    rows = _rows(client, sql.HISTOGRAM_POINTS, {
+        "name": name, "start_ns": fetch.start_ns, "end_ns": fetch.end_ns, "limit": MAX_POINTS + 1,
+        "keys": [k for k, _ in filters], "values": [v for _, v in filters]})
+    if len(rows) > MAX_POINTS:
+        raise BadParameter(f"more than {MAX_POINTS} points match; narrow the time range or add attr filters")
+    series: dict[tuple[Any, ...], tuple[RawSeries, list[analysis.HistogramPoint]]] = {}
+    unit = ""
+    for service, resource, attributes, t_ns, count, total, counts, bounds, row_unit, temporality in rows:
+        resource_map, attribute_map = _str_map(resource), _str_map(attributes)
+        key = (service, tuple(sorted(resource_map.items())), tuple(sorted(attribute_map.items())))
+        if key not in series:
+            series[key] = (RawSeries(name, str(service), resource_map, attribute_map, str(row_unit), int(temporality),
+                                     False), [])
+        series[key][1].append(analysis.HistogramPoint(int(t_ns) / 1e9, float(count), float(total),
+                                                      tuple(float(c) for c in counts), tuple(float(b) for b in bounds)))
+        unit = unit or str(row_unit)
+    if chosen == "rate":
+        unit = "1/s"
+    groups: dict[tuple[str, ...], list[tuple[RawSeries, list[analysis.HistogramPoint]]]] = defaultdict(list)
+    for raw, points in series.values():
+        groups[tuple(raw.label(k) for k in group_by)].append((raw, points))
+    steps = analysis.step_starts(win.start_s, win.end_s, step_s)
+    out = []
+    for labels, members in sorted(groups.items()):
+        per_step = analysis.histogram_per_step([points for _raw, points in members], step_s, chosen,
+                                               temporalities=[raw.temporality for raw, _points in members])
+        out.append(Series(labels=dict(zip(group_by, labels, strict=True)), timestamps=[iso(s) for s in steps],
+                          values=analysis.align(per_step, steps)))
+    return MetricQueryResult(name=name, type="histogram", unit=unit, agg=chosen, step_s=step_s,
+                             start=iso(win.start_s), end=iso(win.end_s), series=out)
 
 
 # --- hosts ------------------------------------------------------------------------------------

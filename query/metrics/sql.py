@@ -232,3 +232,12 @@ GROUP BY ServiceName
 ORDER BY ServiceName
 LIMIT 1000
 """
+
+HISTOGRAM_POINTS = f"""
+SELECT ServiceName, ResourceAttributes, Attributes, toUnixTimestamp64Nano(TimeUnix) AS t_ns,
+       Count, Sum, BucketCounts, ExplicitBounds, MetricUnit, AggregationTemporality
+FROM {HISTOGRAM}
+WHERE MetricName = {{name:String}} AND {_WINDOW} AND {_ATTRIBUTE_FILTER}
+ORDER BY TimeUnix
+LIMIT {{limit:UInt64}}
+"""
