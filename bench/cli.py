@@ -94,6 +94,7 @@ class Display:
                                  BarColumn(bar_width=24), TextColumn("{task.description}"), TimeElapsedColumn(),
                                  console=self.console, disable=self.plain)
         self.tasks = {name: self.progress.add_task("waiting", total=1, name=name, start=False) for name in benchmarks}
+        self._printed_at: dict[str, float] = {}
 
     def __enter__(self) -> Display:
         self.progress.__enter__()
@@ -109,7 +110,9 @@ class Display:
     def say(self, name: str) -> Callable[[str], None]:
         def update(text: str) -> None:
             self.progress.update(self.tasks[name], description=text.strip())
-            if self.plain:
+            now = time.monotonic()
+            if self.plain and now - self._printed_at.get(name, 0.0) >= 2.0:  # a line at most every 2 s
+                self._printed_at[name] = now
                 print(f"bench {name}: {text.strip()}", file=sys.stderr, flush=True)
         return update
 
@@ -247,9 +250,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--{option.replace('_', '-')} must be at least 1")
     if args.benchmark == "compare" or (args.benchmark == "all" and (args.phoenix or args.backend_otlp_url)):
         try:
-            _other_backend(args)
+            other = _other_backend(args)
         except Exception as exc:  # noqa: BLE001 - one clear line before any benchmark starts
             parser.error(str(exc))
+        if other is None:
+            parser.error("compare needs another backend: --phoenix, or --backend-otlp-url with "
+                         "--backend-count-command or --backend-count-url")
     selected = [b for b in BENCHMARKS if args.benchmark in (b, "all")]
     if args.benchmark == "all" and not (args.phoenix or args.backend_otlp_url):
         selected.remove("compare")

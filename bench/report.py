@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -191,6 +192,8 @@ def write_results(results: dict[str, Any], out_dir: Path, *, png: bool = True) -
     png_path: Path | None = None
     png_error: str | None = None
     if png and png_available():
+        for noisy in ("choreographer", "kaleido", "logistro"):  # they log every browser step at INFO
+            logging.getLogger(noisy).setLevel(logging.WARNING)
         try:
             fig.write_image(str(out_dir / "results.png"), width=1000, height=360 * max(1, len(fig.layout.annotations)))
             png_path = out_dir / "results.png"
