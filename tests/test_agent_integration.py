@@ -56,7 +56,8 @@ def agent_env(endpoints: list[str], **extra: str) -> dict[str, str]:
 def app_process(command: list[str], env: dict[str, str], port: int, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """A command under `tracehouse-agent run`, up once GET /ping answers; stopped with SIGTERM (agent flushes)."""
     log = open(log_path, "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen([AGENT, "run", "--", *command], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen([AGENT, "run", "--", *command], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
 
     def up() -> bool:
         if process.poll() is not None:
@@ -72,7 +73,7 @@ def app_process(command: list[str], env: dict[str, str], port: int, log_path: Pa
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)  # the server and every worker it started
                 process.wait()
         log.close()
 
@@ -166,15 +167,19 @@ def test_heartbeat_and_host_metrics_are_plausible(tracehouse: TraceHouseProcess,
                 f"WHERE ServiceName = 'metered' AND MetricName = {{metric:String}} AND {where} "
                 f"ORDER BY TimeUnix DESC LIMIT 1", {"metric": metric})
 
-        used = wait_for(lambda: latest("otel_metrics_sum", "system.memory.usage",
-                                       "Attributes['system.memory.state'] = 'used'"),
-                        timeout_s=60, message="system.memory.usage in otel_metrics_sum")
-        expected_used = psutil.virtual_memory().used
-        assert abs(float(used[0]["value"]) - expected_used) <= 0.2 * expected_used
-        rss = wait_for(lambda: latest("otel_metrics_sum", "process.memory.usage"), timeout_s=30,
-                       message="process.memory.usage")
-        expected_rss = psutil.Process(app.pid).memory_info().rss
-        assert abs(float(rss[0]["value"]) - expected_rss) <= 0.2 * expected_rss
+        def close_to(reported: list[dict[str, Any]], actual: float) -> bool:
+            return bool(reported) and abs(float(reported[0]["value"]) - actual) <= 0.2 * actual
+
+        # Memory moves while the test runs: the newest point must come within 20 % of psutil's reading.
+        wait_for(lambda: close_to(latest("otel_metrics_sum", "system.memory.usage",
+                                         "Attributes['system.memory.state'] = 'used'"), psutil.virtual_memory().used),
+                 timeout_s=60, message="system.memory.usage (used) within 20 % of psutil")
+        wait_for(lambda: close_to(latest("otel_metrics_sum", "process.memory.usage"),
+                                  psutil.Process(app.pid).memory_info().rss),
+                 timeout_s=30, message="process.memory.usage within 20 % of the app's RSS")
+        available = latest("otel_metrics_sum", "linux.memory.available")
+        assert 0 < float(available[0]["value"]) <= psutil.virtual_memory().total
+
         def cpu_stats() -> dict[str, Any] | None:
             row = tracehouse.sql(
                 "SELECT count() AS n, min(Value) AS low, max(Value) AS high FROM otel_metrics_gauge "

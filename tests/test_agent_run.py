@@ -95,7 +95,8 @@ def gunicorn_front(tmp_path: Path) -> Iterator[tuple[OtlpPeer, int, subprocess.P
         process = subprocess.Popen(
             [AGENT, "run", "--service-name", "front", "--", sys.executable, "-m", "gunicorn", "-w", "2",
              "-b", f"127.0.0.1:{port}", "tests.apps.flask_front:app"],
-            cwd=REPO, env=agent_env(peer.url, BACKEND_URL="http://127.0.0.1:9"), stdout=log, stderr=subprocess.STDOUT)
+            cwd=REPO, env=agent_env(peer.url, BACKEND_URL="http://127.0.0.1:9"), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
         try:
             wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/ping", timeout=2).status_code == 200,
                      timeout_s=60, message="gunicorn to answer")
@@ -105,7 +106,7 @@ def gunicorn_front(tmp_path: Path) -> Iterator[tuple[OtlpPeer, int, subprocess.P
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)  # the server and every worker it started
             log.close()
 
 
@@ -170,7 +171,8 @@ def test_uvicorn_spawned_workers_start_the_agent_too(tmp_path: Path) -> None:
         process = subprocess.Popen(
             [AGENT, "run", "--service-name", "back", "--", sys.executable, "-m", "uvicorn", "--workers", "2",
              "--host", "127.0.0.1", "--port", str(port), "tests.apps.fastapi_back:app"],
-            cwd=REPO, env=agent_env(peer.url), stdout=log, stderr=subprocess.STDOUT)
+            cwd=REPO, env=agent_env(peer.url), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
         try:
             pids: set[int] = set()
 
@@ -194,7 +196,7 @@ def test_uvicorn_spawned_workers_start_the_agent_too(tmp_path: Path) -> None:
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)  # the server and every worker it started
             log.close()
 
 
