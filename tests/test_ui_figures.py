@@ -165,3 +165,12 @@ def test_figure_html_is_a_div_that_follows_clicks_without_loading_plotly() -> No
     html = str(figure_html(figures.trace_scatter([], lambda t: t), name="x", clickable=True))
     assert 'id="fig-x"' in html and "thFollowClicks('fig-x')" in html
     assert "cdn.plot.ly" not in html and "<html" not in html
+
+
+def test_a_very_large_trace_keeps_its_bars_but_drops_row_labels() -> None:
+    spans = [{"span_id": f"{i + 1:016x}", "parent_span_id": f"{i // 3 + 1:016x}" if i else "", "service": f"s{i % 3}",
+              "name": f"op{i}", "start_unix_ns": T0_NS + i * 10_000, "duration_ms": 1.0} for i in range(400)]
+    fig = figures.waterfall(build_trace({"spans": spans}))
+    assert sum(len(b.y) for b in fig.data if b.type == "bar") == 400
+    assert fig.layout.yaxis.showticklabels is False and fig.layout.yaxis.ticktext is None
+    assert all(b.text is None for b in fig.data if b.type == "bar")

@@ -388,14 +388,18 @@ def trace_scatter(traces: Sequence[Mapping[str, Any]], trace_url: Callable[[str]
     return _time_axis(_base_layout(fig, height=height, legend={"orientation": "h", "y": 1.1}), x_range)
 
 
+WATERFALL_LABELLED_ROWS_MAX = 150  # per-row labels cost the browser seconds beyond this; hover still tells
+
+
 def waterfall(trace: Trace, *, span_anchor: Callable[[str], str] = lambda s: f"#span-{s}") -> go.Figure:
     """Spans as horizontal bars nested by parent, coloured by service, labelled with their duration;
-    failed spans outlined and labelled in red; the critical path a dark line through the bars it runs through."""
+    failed spans outlined and labelled in red; the critical path a dark line through the bars it runs through.
+    A very large trace keeps the bars and the hover text but drops the per-row labels."""
     if not trace.spans:
         return empty_figure("This trace has no spans", 200)
     t0 = trace.start_ns
     row_of = {s.span_id: i for i, s in enumerate(trace.spans)}
-    labels = [f"{s.span_id}" for s in trace.spans]
+    labelled = len(trace.spans) <= WATERFALL_LABELLED_ROWS_MAX
     # Monospace labels padded to one width read as a left-aligned, indented tree.
     raw_labels = [f"{NBSP * 2 * min(s.depth, 20)}{s.service}: {s.name[:60]}" for s in trace.spans]
     width = max(len(label) for label in raw_labels)
@@ -408,7 +412,8 @@ def waterfall(trace: Trace, *, span_anchor: Callable[[str], str] = lambda s: f"#
             orientation="h", y=[row_of[s.span_id] for s in members],
             x=[max(s.duration_ns / 1e6, (trace.duration_ns / 1e6) * 0.002) for s in members],
             base=[(s.start_ns - t0) / 1e6 for s in members], name=service,
-            text=[fmt_ms(s.duration_ns / 1e6) + (" ✕ error" if s.is_error else "") for s in members],
+            text=[fmt_ms(s.duration_ns / 1e6) + (" ✕ error" if s.is_error else "") for s in members]
+            if labelled else None,
             textposition="outside", cliponaxis=False,
             textfont={"size": 10, "color": [ERROR_RED if s.is_error else "#444" for s in members]},
             marker={"color": service_color(service),
@@ -431,10 +436,14 @@ def waterfall(trace: Trace, *, span_anchor: Callable[[str], str] = lambda s: f"#
             ys += [row, row, None]
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="critical path",
                                  line={"color": "#111", "width": 3}, hoverinfo="skip"))
-    fig.update_yaxes(autorange="reversed", tickmode="array", tickvals=list(range(len(labels))), ticktext=ticktext,
-                     tickfont={"family": "monospace", "size": 11})
+    if labelled:
+        fig.update_yaxes(autorange="reversed", tickmode="array", tickvals=list(range(len(trace.spans))),
+                         ticktext=ticktext, tickfont={"family": "monospace", "size": 11})
+    else:
+        fig.update_yaxes(autorange="reversed", showticklabels=False, title_text="spans, in tree order")
     fig.update_xaxes(title_text="ms since trace start", rangemode="tozero", showgrid=True)
-    return _base_layout(fig, height=min(4000, 110 + 24 * len(trace.spans)), barmode="overlay", bargap=0.3,
+    return _base_layout(fig, height=min(2400, 110 + (24 if labelled else 4) * len(trace.spans)), barmode="overlay",
+                        bargap=0.3,
                         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"},
                         margin={"l": 10, "r": 20, "t": 40, "b": 40})
 

@@ -11,6 +11,7 @@ import asyncio
 import gzip
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -282,6 +283,9 @@ async def traces_page(request: Request) -> HTMLResponse:
     return await run_page(request, "traces", "Trace search", build)
 
 
+MAX_WATERFALL_SPANS = 1000  # beyond this a browser struggles with the figure and the list
+
+
 @router.get("/traces/{trace_id}", name="ui_trace", response_class=HTMLResponse)
 async def trace_page(request: Request, trace_id: str) -> HTMLResponse:
     async def build(page: Page) -> HTMLResponse:
@@ -292,9 +296,14 @@ async def trace_page(request: Request, trace_id: str) -> HTMLResponse:
             return page.render("trace.html", trace=None, trace_id=trace_id, chart=None, status_code=404)
         data = page.ok(result)
         trace = build_trace(data, trace_id) if data is not None else None
-        chart = figure_html(figures.waterfall(trace), name="waterfall", clickable=True) \
-            if trace and trace.spans else None
-        return page.render("trace.html", trace=trace, trace_id=trace_id, chart=chart,
+        shown = trace
+        if trace and len(trace.spans) > MAX_WATERFALL_SPANS:
+            page.notices.append(f"This trace has {len(trace.spans)} spans; the waterfall and the list show the first "
+                                f"{MAX_WATERFALL_SPANS} in tree order. The JSON at /api/v1/traces/{trace_id} has them all.")
+            shown = replace(trace, spans=trace.spans[:MAX_WATERFALL_SPANS])
+        chart = figure_html(figures.waterfall(shown), name="waterfall", clickable=True) \
+            if shown and shown.spans else None
+        return page.render("trace.html", trace=trace, shown=shown, trace_id=trace_id, chart=chart,
                            status_code=200 if result.ok or result.status < 400 else result.status)
     return await run_page(request, "traces", f"Trace {trace_id[:16]}", build)
 
