@@ -294,7 +294,8 @@ def test_empty_store_pages_explain_what_to_do_and_api_errors_show_as_messages(
     ui = f"{tracehouse.api_url}/ui"
     open_page(browser, f"{ui}/", "empty-services")
     assert urlparse(browser.current_url).path == "/ui/services"
-    assert "tracehouse-agent run -- python app.py" in browser.find_element(By.TAG_NAME, "main").text
+    empty = browser.find_element(By.ID, "empty-state").text
+    assert "tracehouse-agent run" in empty and "-- python app.py" in empty
     for page in ("map", "traces", "top", "db", "latency", "hosts", "middleware", "alerts"):
         open_page(browser, f"{ui}/{page}?range=15m", f"empty-{page}")
         assert page_errors(browser) == [], f"/ui/{page} on an empty store"

@@ -58,8 +58,6 @@ NAV = (("services", "Services"), ("map", "Service map"), ("traces", "Traces"), (
        ("db", "DB calls"), ("latency", "Latency"), ("hosts", "Hosts"), ("middleware", "Middleware"),
        ("alerts", "Alerts"))
 SPARKLINE_SERVICES_MAX = 20
-AGENT_HINT = ("Instrument a Python service with the agent and send it here: "
-              "pip install 'tracehouse[agent]' and then tracehouse-agent run -- python app.py")
 
 
 # --- plumbing ------------------------------------------------------------------------------------------
@@ -193,8 +191,7 @@ async def services_page(request: Request) -> HTMLResponse:
             "instances": str_list(first(s, "instances")), "versions": str_list(first(s, "versions")),
         } for s in services]
         table.sort(key=lambda r: -(r["calls"] or 0))
-        return page.render("services.html", services=table, spark=spark, data_ok=data is not None,
-                           agent_hint=AGENT_HINT)
+        return page.render("services.html", services=table, spark=spark, data_ok=data is not None)
     return await run_page(request, "services", "Services", build)
 
 
@@ -239,7 +236,7 @@ async def service_page(request: Request, service: str) -> HTMLResponse:
         }
         return page.render("service.html", service=service, summary=summary, operations=operations,
                            upstream=upstream, downstream=downstream, db_calls=db_calls, charts=charts,
-                           correlated=correlated, correlated_note=correlated_note, agent_hint=AGENT_HINT)
+                           correlated=correlated, correlated_note=correlated_note)
     return await run_page(request, "services", service, build)
 
 
@@ -250,7 +247,7 @@ async def map_page(request: Request) -> HTMLResponse:
         graph = parse_graph(deps) if deps is not None else None
         chart = figure_html(figures.service_map(graph, page.service_url), name="service-map", clickable=True) \
             if graph and graph.nodes else None
-        return page.render("map.html", graph=graph, chart=chart, agent_hint=AGENT_HINT)
+        return page.render("map.html", graph=graph, chart=chart)
     return await run_page(request, "map", "Service map", build)
 
 
@@ -279,7 +276,7 @@ async def traces_page(request: Request) -> HTMLResponse:
                             name="trace-scatter",
                             clickable=True) if traces else None
         return page.render("traces.html", filters=filters, traces=traces, services=services,
-                           operations=operations, chart=chart, searched=results[0].ok, agent_hint=AGENT_HINT)
+                           operations=operations, chart=chart, searched=results[0].ok)
     return await run_page(request, "traces", "Trace search", build)
 
 
@@ -332,7 +329,7 @@ async def top_page(request: Request) -> HTMLResponse:
                 ranked = [r for r in ranked if (num(r, metric, "value") or 0) > 0]
             tables.append({"title": title, "metric": metric, "entity": query["entity"], "rows": ranked,
                            "error": result.error})
-        return page.render("top.html", tables=tables, n=n, agent_hint=AGENT_HINT)
+        return page.render("top.html", tables=tables, n=n)
     return await run_page(request, "top", "TOP-N", build)
 
 
@@ -348,7 +345,7 @@ async def db_page(request: Request) -> HTMLResponse:
         statements = rows(page.ok(calls_r), "statements", "calls")
         findings = rows(page.ok(n1_r), "findings", "n_plus_one", "items")
         return page.render("db.html", statements=statements, findings=findings, service=service,
-                           db_system=db_system, agent_hint=AGENT_HINT)
+                           db_system=db_system)
     return await run_page(request, "db", "DB calls", build)
 
 
@@ -383,7 +380,7 @@ async def latency_page(request: Request) -> HTMLResponse:
                       "heatmap": figure_html(figures.latency_heatmap(latency, x_range=span), name="heatmap"),
                       "lines": figure_html(figures.percentile_lines(latency, x_range=span), name="percentiles")}
         return page.render("latency.html", service=service, operation=operation, services=services,
-                           operations=operations, percentiles=percentiles, charts=charts, agent_hint=AGENT_HINT)
+                           operations=operations, percentiles=percentiles, charts=charts)
     return await run_page(request, "latency", "Latency", build)
 
 
@@ -455,8 +452,7 @@ async def hosts_page(request: Request) -> HTMLResponse:
             m for m in catalog if any(h in m["name"] for h in HOST_METRIC_HINTS)][:6]
         host = page.params.get("host", "")
         charts = await metric_charts(page, selected, group_by="host.name", attr=f"host.name:{host}" if host else None)
-        return page.render("hosts.html", hosts=hosts, catalog=catalog, charts=charts, chosen=chosen, host=host,
-                           agent_hint=AGENT_HINT)
+        return page.render("hosts.html", hosts=hosts, catalog=catalog, charts=charts, chosen=chosen, host=host)
     return await run_page(request, "hosts", "Hosts", build)
 
 
