@@ -441,6 +441,10 @@ def test_one_replica_evaluates_and_the_other_takes_over(service_factory: Any, ap
     wait_for(lambda: second.status.passes >= 3, timeout_s=20, message="the second replica to take over")
     history = api.get("/api/v1/alerts/history").json()
     assert {h["rule_id"] for h in history} == {"any"}
+    metrics = second.metrics.render().decode()
+    assert "tracehouse_alert_evaluator_leader 1.0" in metrics
+    assert "tracehouse_alert_evaluation_passes_total" in metrics and "tracehouse_alert_evaluator_leader 0.0" \
+        in first.metrics.render().decode()
 
 
 def test_disabling_a_firing_rule_resolves_it(api: TestClient, clickhouse: Client, service_factory: Any) -> None:

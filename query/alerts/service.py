@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from tracehouse import storage
 from tracehouse.query.alerts import rules_file
@@ -24,6 +25,27 @@ from tracehouse.query.alerts.repository import AlertRepository, now_ms
 from tracehouse.query.alerts.settings import AlertSettings
 
 log = logging.getLogger("tracehouse.alerts")
+
+
+class AlertMetrics:
+    """The evaluator's own metrics in a registry of its own (Prometheus text from `render()`)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.passes = Counter("tracehouse_alert_evaluation_passes", "Evaluation passes run by this replica",
+                              registry=r)
+        self.pass_seconds = Histogram("tracehouse_alert_evaluation_duration_seconds", "Duration of a pass",
+                                      registry=r, buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+        self.transitions = Counter("tracehouse_alert_transitions", "State transitions recorded", registry=r)
+        self.rule_errors = Counter("tracehouse_alert_rule_errors", "Rules that could not be evaluated", registry=r)
+        self.notifications = Counter("tracehouse_alert_notifications", "Notifications per channel by outcome",
+                                     ["outcome"], registry=r)
+        self.leader = Gauge("tracehouse_alert_evaluator_leader", "1 while this replica holds the evaluator lease",
+                            registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
 
 
 @dataclass
@@ -47,6 +69,7 @@ class AlertService:
         self.database = database
         self.settings = settings
         self.status = EvaluatorStatus(settings.replica_id)
+        self.metrics = AlertMetrics()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._notifier: Notifier | None = None
@@ -104,6 +127,7 @@ class AlertService:
                 self._client = None
         self.status.running = False
         self.status.leader = False
+        self.metrics.leader.set(0)
 
     # -- evaluation ------------------------------------------------------------------------
     def _connect(self) -> Client:
@@ -147,6 +171,7 @@ class AlertService:
             if leader != self.status.leader:
                 log.info("alert evaluator lease %s by %s", "taken" if leader else "lost", self.settings.replica_id)
             self.status.leader = leader
+            self.metrics.leader.set(1 if leader else 0)
             if not leader:
                 return None
             started = time.monotonic()
@@ -159,6 +184,10 @@ class AlertService:
                     break
                 self._notifier.submit(channel_name, channels.get(channel_name), notification)
             self.status.passes += 1
+            self.metrics.passes.inc()
+            self.metrics.pass_seconds.observe(time.monotonic() - started)
+            self.metrics.transitions.inc(report.transitions)
+            self.metrics.rule_errors.inc(len(report.errors))
             self.status.last_pass_ms = now_ms()
             self.status.last_pass_duration_ms = (time.monotonic() - started) * 1000
             self.status.rules_evaluated = report.rules
@@ -173,6 +202,8 @@ class AlertService:
             repository.record_notifications(rows)
             self.status.notifications_sent += sum(1 for r in rows if r.ok)
             self.status.notifications_failed += sum(1 for r in rows if not r.ok)
+            for row in rows:
+                self.metrics.notifications.labels(outcome="sent" if row.ok else "failed").inc()
 
     def flush(self, timeout_s: float = 30.0) -> None:
         """Waits until no notification is in flight, then writes their outcomes (for tests and shutdown)."""
