@@ -12,6 +12,7 @@ SIGTERM stops every process it started.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import signal
@@ -43,6 +44,7 @@ SERVICE_NAMES = tuple(name for name, _, _ in SERVICES)
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 RUN_MARKER = "TRACEHOUSE_DEMO_RUN"  # every child carries it, so a check can find strays
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill, the terminal closing
 
 
 class Interrupted(Exception):
@@ -153,7 +155,7 @@ def _drop_schema(args: argparse.Namespace, backends: Backends) -> None:
         with psycopg.connect(args.postgres_dsn, connect_timeout=3, autocommit=True) as connection:
             connection.execute(f'DROP SCHEMA IF EXISTS "{backends.pg_schema}" CASCADE')
     except Exception as exc:  # noqa: BLE001 - leave it and say so
-        print(f"demo: could not drop PostgreSQL schema {backends.pg_schema}: {exc}", file=sys.stderr)
+        _say(f"demo: could not drop PostgreSQL schema {backends.pg_schema}: {exc}", error=True)
 
 
 def _wait_ready(child: Child, url: str, timeout_s: float, stop: threading.Event) -> None:
@@ -295,8 +297,7 @@ def _run_load(args: argparse.Namespace, gateway_url: str, api_url: str, stop: th
     finally:
         load.stop()
         stored.stop()
-    print(f"demo: sent {load.total_requests:,} requests ({load.total_errors:,} failed); "
-          f"{stored.spans:,} spans stored", flush=True)
+    _say(f"demo: sent {load.total_requests:,} requests ({load.total_errors:,} failed); {stored.spans:,} spans stored")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -325,7 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             starting[0] = False  # raise once; cleanup runs in `finally`
             raise Interrupted
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
     backends = Backends(f"sqlite:///{log_dir}", "", "")
     services: list[Child] = []
     tracehouse: Child | None = None
@@ -364,13 +365,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def _say(text: str, *, error: bool = False) -> None:
+    """Prints, unless the terminal is gone (after SIGHUP): cleanup must go on regardless."""
+    with contextlib.suppress(OSError, ValueError):
+        print(text, file=sys.stderr if error else sys.stdout, flush=True)
+
+
 def _shutdown(supervisor: Supervisor, services: list[Child], tracehouse: Child | None, args: argparse.Namespace,
               backends: Backends) -> int:
     """Services first (their agents flush to a TraceHouse still running), then TraceHouse; then checks
     that no process of any of their groups is left. Signals are ignored meanwhile: cleanup finishes."""
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
-    print("demo: stopping the shop services and TraceHouse ...", flush=True)
+    _say("demo: stopping the shop services and TraceHouse ...")
     if services:
         supervisor.stop(services, timeout_s=15)
     if tracehouse is not None:
@@ -378,9 +385,9 @@ def _shutdown(supervisor: Supervisor, services: list[Child], tracehouse: Child |
     _drop_schema(args, backends)
     left = supervisor.leftovers()
     if left:
-        print(f"demo: {len(left)} processes did not stop: {[p.pid for p in left]}", file=sys.stderr)
+        _say(f"demo: {len(left)} processes did not stop: {[p.pid for p in left]}", error=True)
         return 1
-    print(f"demo: stopped {len(supervisor.children)} processes; none left running", flush=True)
+    _say(f"demo: stopped {len(supervisor.children)} processes; none left running")
     return 0
 
 

@@ -52,26 +52,61 @@ def _alive(pids: set[int]) -> list[int]:
     return alive
 
 
-@pytest.fixture
-def demo(server_store_dsn: str, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, int]]:
+def _start_demo(dsn: str, tmp_path: Path, *options: str) -> tuple[subprocess.Popen[bytes], Path, int]:
     http_port = free_port()
     output = tmp_path / "demo.out"
-    argv = [sys.executable, "-m", "tracehouse.demo.cli", "--store", server_store_dsn, "--host", "127.0.0.1",
+    argv = [sys.executable, "-m", "tracehouse.demo.cli", "--store", dsn, "--host", "127.0.0.1",
             "--otlp-grpc-port", str(free_port()), "--otlp-http-port", str(free_port()),
             "--zipkin-port", str(free_port()), "--http-port", str(http_port),
-            "--cycle", "--rate", "8", "--logs", str(tmp_path / "logs"), "--no-progress"]
+            "--logs", str(tmp_path / "logs"), "--no-progress", *options]
     with open(output, "wb") as sink:
         process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+    return process, output, http_port
+
+
+def _stop_if_running(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:  # the test failed before its own signal: clean up as a user would
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _wait_banner(process: subprocess.Popen[bytes], output: Path) -> str:
+    def banner() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"demo exited with {process.returncode}:\n{output.read_text()[-3000:]}")
+        return "TraceHouse demo is running" in output.read_text()
+
+    wait_for(banner, timeout_s=180, interval_s=0.5, message="the demo's banner")
+    return output.read_text()
+
+
+def _run_id(process: subprocess.Popen[bytes]) -> str:
+    run_ids = {p.environ().get(RUN_MARKER) for p in psutil.Process(process.pid).children(recursive=True)}
+    run_ids.discard(None)
+    assert len(run_ids) == 1, run_ids
+    return str(run_ids.pop())
+
+
+def _edges(api: str) -> set[tuple[str, str]]:
+    return {(e["source"], e["target"]) for e in _get(f"{api}/api/v1/dependencies")["edges"]}
+
+
+def _all_services_traced(api: str) -> set[str]:
+    names = {s["name"] for s in _get(f"{api}/api/v1/services")["services"] if s["calls"] > 0}
+    return names if set(SERVICE_NAMES) <= names else set()
+
+
+@pytest.fixture
+def demo(server_store_dsn: str, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, int]]:
+    process, output, http_port = _start_demo(server_store_dsn, tmp_path, "--cycle", "--rate", "8")
     try:
         yield process, output, http_port
     finally:
-        if process.poll() is None:  # the test failed before its own SIGINT: clean up as the user would
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        _stop_if_running(process)
 
 
 def test_demo_traces_every_service_shows_the_map_and_stops_cleanly(
@@ -79,21 +114,11 @@ def test_demo_traces_every_service_shows_the_map_and_stops_cleanly(
     process, output, http_port = demo
     api = f"http://127.0.0.1:{http_port}"
 
-    def banner() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"demo exited with {process.returncode}:\n{output.read_text()[-3000:]}")
-        return "TraceHouse demo is running" in output.read_text()
-
-    wait_for(banner, timeout_s=180, interval_s=0.5, message="the demo's banner")
-    text = output.read_text()
+    text = _wait_banner(process, output)
     assert f"{api}/ui/" in text and "Ctrl-C" in text
 
     # Every service produces traces within 30 s of the shop being up.
-    def all_services() -> set[str]:
-        names = {s["name"] for s in _get(f"{api}/api/v1/services")["services"] if s["calls"] > 0}
-        return names if set(SERVICE_NAMES) <= names else set()
-
-    wait_for(all_services, timeout_s=30, interval_s=1, message="traces from every shop service")
+    wait_for(lambda: _all_services_traced(api), timeout_s=30, interval_s=1, message="traces from every shop service")
 
     # The service map shows the shop, its databases and the cycle of --cycle.
     def service_map() -> dict[str, Any]:
@@ -120,11 +145,7 @@ def test_demo_traces_every_service_shows_the_map_and_stops_cleanly(
     assert 0 < payments[0]["error_rate"] < 0.6
 
     # Ctrl-C stops every process the demo started, and whatever they started.
-    run_ids = {p.environ().get(RUN_MARKER) for p in psutil.Process(process.pid).children(recursive=True)}
-    run_ids.discard(None)
-    assert len(run_ids) == 1
-    run_id = run_ids.pop()
-    assert run_id is not None
+    run_id = _run_id(process)
     started = {p.pid for p in psutil.Process(process.pid).children(recursive=True)}
     assert len(started) >= 1 + len(SERVICE_NAMES)
     assert {p.pid for p in _demo_processes(run_id)} >= started
@@ -133,3 +154,43 @@ def test_demo_traces_every_service_shows_the_map_and_stops_cleanly(
     assert "none left running" in output.read_text()
     assert _alive(started) == []
     assert _demo_processes(run_id) == []
+
+
+def test_demo_on_sqlite_without_redis_has_no_cycle_and_stops_on_sigterm(server_store_dsn: str, tmp_path: Path) -> None:
+    process, output, http_port = _start_demo(server_store_dsn, tmp_path, "--db", "sqlite", "--redis", "off",
+                                             "--rate", "6")
+    api = f"http://127.0.0.1:{http_port}"
+    try:
+        text = _wait_banner(process, output)
+        assert "sqlite files in" in text and "no Redis" in text
+        wait_for(lambda: _all_services_traced(api), timeout_s=30, interval_s=1, message="traces from every service")
+        expected = EXPECTED_EDGES - {("notifications", "orders")}
+        edges = wait_for(lambda: _edges(api) if _edges(api) >= expected else set(), timeout_s=60, interval_s=2,
+                         message="the shop's service map")
+        assert ("notifications", "orders") not in edges
+        graph = _get(f"{api}/api/v1/dependencies")
+        databases = {n["id"] for n in graph["nodes"] if n["kind"] == "database"}
+        assert databases and all("sqlite" in name for name in databases), databases
+        assert graph["cycles"] == []
+        run_id = _run_id(process)
+        started = {p.pid for p in psutil.Process(process.pid).children(recursive=True)}
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=120) == 0, output.read_text()[-3000:]
+        assert _alive(started) == [] and _demo_processes(run_id) == []
+        assert list((tmp_path / "logs").glob("*.db")), "the services' sqlite files"
+    finally:
+        _stop_if_running(process)
+
+
+def test_ctrl_c_while_starting_leaves_nothing_behind(server_store_dsn: str, tmp_path: Path) -> None:
+    process, output, _ = _start_demo(server_store_dsn, tmp_path)
+    try:
+        children = wait_for(lambda: psutil.Process(process.pid).children(recursive=True), timeout_s=60,
+                            message="the demo's first child")
+        run_id = _run_id(process)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=120) == 130, output.read_text()[-3000:]
+        assert "TraceHouse demo is running" not in output.read_text()
+        assert _alive({p.pid for p in children}) == [] and _demo_processes(run_id) == []
+    finally:
+        _stop_if_running(process)
