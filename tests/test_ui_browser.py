@@ -337,6 +337,9 @@ def test_seeded_services_map_traces_and_pages(tracehouse: TraceHouseProcess, bro
     banner = browser.find_element(By.ID, "cycle-banner").text
     rotations = [" → ".join([*CYCLE[i:], *CYCLE[:i], CYCLE[i]]) for i in range(len(CYCLE))]
     assert any(r in banner for r in rotations), banner
+    reentries = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#cycle-banner li.trace-cycle")]
+    assert any(f"checkout → payments → inventory → checkout in {TRACE_COUNT} traces" in r for r in reentries), \
+        reentries
     red_edges = browser.execute_script(
         "return document.getElementById('fig-service-map').layout.annotations"
         ".filter(a => a.showarrow && a.arrowcolor === '#d62728').length")
@@ -384,6 +387,8 @@ def test_seeded_services_map_traces_and_pages(tracehouse: TraceHouseProcess, bro
     assert HOST in host_row and "42.0%" in host_row and "61.0%" in host_row and "checkout" in host_row
     assert len(browser.find_elements(By.CSS_SELECTOR, ".chart .js-plotly-plot")) >= 2
     open_page(browser, f"{ui}/middleware?range=15m&kind=postgresql")
+    instance = browser.find_element(By.CSS_SELECTOR, "#middleware-instances tr.instance-row").text
+    assert DATABASE_INSTANCE in instance and "postgresql" in instance and "up" in instance
     charted = browser.execute_script(
         "return Array.from(document.querySelectorAll('.chart .js-plotly-plot')).map(d => d.layout.title.text)")
     assert any(t.startswith("postgresql.backends") for t in charted), charted

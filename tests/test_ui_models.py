@@ -189,3 +189,15 @@ def test_times_and_formats() -> None:
         "500 µs", "12.3 ms", "1.50 s", "12.3%", "0%")
     assert error_rate({"calls": 10, "errors": 1}) == 0.1
     assert rows({"services": [{"name": "a"}, "junk"]}, "services") == [{"name": "a"}]
+
+
+def test_latest_value_per_label_skips_empty_steps() -> None:
+    from tracehouse.ui.data import latest_by_label
+
+    data = {"series": [
+        {"labels": {"service.name": "redis-main"}, "timestamps": ["2026-11-26T08:00:00Z", "2026-11-26T08:01:00Z",
+                                                                  "2026-11-26T08:02:00Z"], "values": [1, 0, None]},
+        {"labels": {"service.name": "pg"}, "timestamps": ["2026-11-26T08:00:00Z"], "values": [1]}]}
+    latest = latest_by_label(data, "service.name")
+    assert latest == {"redis-main": (0.0, datetime(2026, 11, 26, 8, 1, tzinfo=UTC)),
+                      "pg": (1.0, datetime(2026, 11, 26, 8, 0, tzinfo=UTC))}

@@ -193,3 +193,24 @@ def fmt_num(value: Any) -> str:
     if not math.isfinite(number):
         return str(value)
     return str(int(number)) if number == int(number) and abs(number) < 1e15 else f"{number:.6g}"
+
+
+def latest_by_label(data: Any, label: str) -> dict[str, tuple[float, datetime]]:
+    """From a metrics query answer (series of `labels`, `timestamps`, `values`): each `label` value's
+    last non-null value and its time."""
+    latest: dict[str, tuple[float, datetime]] = {}
+    for series in rows(data, "series"):
+        labels = series.get("labels") if isinstance(series.get("labels"), Mapping) else {}
+        assert isinstance(labels, Mapping)
+        key = str(labels.get(label, ""))
+        times = series.get("timestamps") if isinstance(series.get("timestamps"), list) else []
+        values = series.get("values") if isinstance(series.get("values"), list) else []
+        assert isinstance(times, list) and isinstance(values, list)
+        for raw_time, value in zip(times, values, strict=False):
+            moment = to_datetime(raw_time)
+            number = num({"v": value}, "v")
+            if moment is None or number is None:
+                continue
+            if key not in latest or moment >= latest[key][1]:
+                latest[key] = (number, moment)
+    return latest

@@ -34,6 +34,7 @@ from tracehouse.ui.data import (
     fmt_num,
     fmt_pct,
     fmt_time,
+    latest_by_label,
     num,
     rows,
     str_list,
@@ -243,11 +244,16 @@ async def service_page(request: Request, service: str) -> HTMLResponse:
 @router.get("/map", name="ui_map", response_class=HTMLResponse)
 async def map_page(request: Request) -> HTMLResponse:
     async def build(page: Page) -> HTMLResponse:
-        deps = page.ok(await page.api.get("/api/v1/dependencies", page.tr.api_params()))
+        deps_r, cycles_r = await page.api.gather(("/api/v1/dependencies", page.tr.api_params()),
+                                                 ("/api/v1/dependencies/cycles", page.tr.api_params()))
+        deps = page.ok(deps_r)
         graph = parse_graph(deps) if deps is not None else None
+        trace_cycles = rows(page.ok(cycles_r), "trace_cycles")
         chart = figure_html(figures.service_map(graph, page.service_url), name="service-map", clickable=True) \
             if graph and graph.nodes else None
-        return page.render("map.html", graph=graph, chart=chart)
+        return page.render("map.html", graph=graph, chart=chart, trace_cycles=trace_cycles,
+                           cycles_truncated=bool(cycles_r.ok and isinstance(cycles_r.data, Mapping)
+                                                 and cycles_r.data.get("cycles_truncated")))
     return await run_page(request, "map", "Service map", build)
 
 
@@ -474,8 +480,17 @@ async def middleware_page(request: Request) -> HTMLResponse:
             pool = groups.get(kind, []) if kind else [m for ms in groups.values() for m in ms[:3]]
             selected = (up[:1] if not kind else []) + pool
         charts = await metric_charts(page, selected[:MAX_CHARTS], group_by="service.name")
+        instances = []
+        if up:
+            up_r = await page.api.get("/api/v1/metrics/query", {**page.tr.api_params(), "name": up[0]["name"],
+                                                                 "group_by": "service.name", "agg": "min"})
+            latest = latest_by_label(page.ok(up_r), "service.name")
+            system_of = {svc: prefix for prefix, metrics in groups.items() for m in metrics for svc in m["services"]}
+            for name in sorted(set(latest) | set(system_of)):
+                value, seen = latest.get(name, (None, None))
+                instances.append({"name": name, "system": system_of.get(name, ""), "up": value, "last_seen": seen})
         return page.render("middleware.html", groups=groups, kind=kind, chosen=chosen, charts=charts,
-                           prefixes=MIDDLEWARE_PREFIXES)
+                           prefixes=MIDDLEWARE_PREFIXES, instances=instances)
     return await run_page(request, "middleware", "Middleware", build)
 
 
