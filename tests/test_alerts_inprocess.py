@@ -205,6 +205,7 @@ def test_span_signals(api: TestClient, clickhouse: Client) -> None:
     p99 = draft(api, {**base, "signal": "p99_ms", "op": ">", "threshold": 50})
     assert p99["value"] == pytest.approx(99.01, abs=0.5) and p99["state"] == "firing"
     assert p99["would_notify"][0]["channel"] == "log" and p99["would_notify"][0]["kind"] == "firing"
+    assert p99["preview"][0]["payload"]["text"].startswith("[TEST] t (warning): p99_ms = 99")
     assert draft(api, {**base, "signal": "p50_ms"})["value"] == pytest.approx(50.5, abs=0.5)
     assert draft(api, {**base, "signal": "error_rate"})["value"] == pytest.approx(0.10)
     assert draft(api, {**base, "signal": "calls_per_min"})["value"] == pytest.approx(100 / 5)

@@ -305,6 +305,9 @@ class WouldNotify(BaseModel):
 class RuleTestResult(BaseModel):
     value: float | None = Field(..., description="the value of the rule's first series (the worst one when several)")
     state: AlertStateName = Field(..., description="the state the rule would be in after this evaluation")
-    would_notify: list[WouldNotify]
+    would_notify: list[WouldNotify] = Field(..., description="what this evaluation would send (transitions only)")
+    preview: list[WouldNotify] = Field(default_factory=list,
+                                       description="per channel, the body a notification about the worst series "
+                                                   "would carry, whether or not one is due")
     series: list[Annotated[dict[str, Any], Field(description="per series: series, labels, value, state")]]
     error: str | None = None

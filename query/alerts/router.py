@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
 from tracehouse.query.alerts.channels import LOG_CHANNEL, body_for, payload
-from tracehouse.query.alerts.evaluator import evaluate_rule
+from tracehouse.query.alerts.evaluator import evaluate_rule, notification_for
 from tracehouse.query.alerts.models import (
     AlertOut,
     ChannelBody,
@@ -193,9 +193,16 @@ def _test(repository: AlertRepository, rule: StoredRule, settings: AlertSettings
     worst = max(evaluation.outcomes, key=lambda o: (SEVERITY_ORDER[o.step.state.state], o.series.value or 0.0),
                 default=None)
     state = worst_state([o.step.state.state for o in evaluation.outcomes])
+    preview: list[WouldNotify] = []
+    if worst is not None:
+        sample = notification_for(rule, worst, "test")
+        for name in evaluation.channels:
+            channel = channels.get(name)
+            body = body_for(channel, sample) if channel is not None else payload(sample)
+            preview.append(WouldNotify(channel=name, kind="test", series=sample.series, payload=body))
     return RuleTestResult(value=worst.series.value if worst else None,
                           state="ok" if state == "resolved" else state,
-                          would_notify=would, series=series, error=evaluation.error)
+                          would_notify=would, preview=preview, series=series, error=evaluation.error)
 
 
 @router.post("/rules/{rule_id}/test", response_model=RuleTestResult,
