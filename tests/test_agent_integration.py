@@ -277,3 +277,23 @@ def test_a_collector_answering_429_is_backed_off_then_used_again(tracehouse: Tra
     assert all(r.status == 200 for r in attempts[3:]) and len(attempts) >= 5  # used again afterwards
     assert tracehouse.count("otel_traces", "ServiceName = 'throttled'") == \
         len({s.span_id for r in attempts if r.status == 200 for s in r.spans()})  # nothing lost, nothing doubled
+
+
+def test_otlp_grpc_export_with_a_dead_endpoint_first(tracehouse: TraceHouseProcess, tmp_path: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    env = agent_env([dead, f"http://{tracehouse.otlp_grpc_endpoint}"], TRACEHOUSE_PROTOCOL="grpc",
+                    TRACEHOUSE_SERVICE_NAME="grpc-script", TRACEHOUSE_HOST_METRICS="false")
+    for _ in range(3):  # three processes: each starts at a random endpoint, so some start at the dead one
+        result = subprocess.run([AGENT, "run", "--", sys.executable, "-m", "tests.apps.sqlite_script"], cwd=REPO,
+                                env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0 and result.stdout.strip() == "rows 0", result.stderr
+    def stored() -> list[dict[str, Any]]:
+        rows = tracehouse.sql(
+            "SELECT SpanAttributes['db.statement'] AS statement, ResourceAttributes['service.instance.id'] AS instance "
+            "FROM otel_traces WHERE ServiceName = 'grpc-script'")
+        return rows if len(rows) >= 6 else []  # two statements per process
+
+    rows = wait_for(stored, timeout_s=30, message="the three processes' spans over gRPC")
+    assert {r["statement"] for r in rows} == {"CREATE TABLE users (email TEXT)",
+                                              "SELECT count(*) FROM users WHERE email = ?"}
+    assert len(rows) == 6 and len({r["instance"] for r in rows}) == 3
