@@ -4,6 +4,8 @@ Stdlib only, so that reading (and rejecting) the configuration costs nothing ins
 A bad value raises `AgentConfigError` whose message is one line naming the variable and what is
 allowed; the agent prints that line and stays off, the application runs on untouched.
 
+Every field of AgentSettings can be set as TRACEHOUSE_<FIELD> (TRACEHOUSE_ENDPOINTS=http://a:4318,http://b:4318,
+TRACEHOUSE_SAMPLING_RATIO=0.1, TRACEHOUSE_SANITIZE_DB_STATEMENT=false, TRACEHOUSE_METRICS_INTERVAL_S=10, ...).
 Standard variables follow the OpenTelemetry SDK environment specification as the Python SDK reads
 them (notably OTEL_EXPORTER_OTLP_TIMEOUT in seconds, OTEL_BSP_* and OTEL_METRIC_EXPORT_* in ms).
 """

@@ -210,3 +210,18 @@ def test_instance_id_names_host_port_start_and_pid() -> None:
 ])
 def test_listening_port_from_server_command_lines(argv: list[str], port: int) -> None:
     assert port_from_argv(argv) == port
+
+
+def test_agent_pulls_in_no_server_code() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, tracehouse.agents as a\n"
+            "assert a.init(service_name='light', endpoints=['http://127.0.0.1:9']) is not None\n"
+            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('chdb', 'clickhouse_connect') or "
+            "m.startswith(('tracehouse.collector', 'tracehouse.query', 'tracehouse.ui', 'tracehouse.storage')))\n"
+            "a.shutdown(timeout_s=0.1)\n"
+            "print(heavy)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
