@@ -1,0 +1,58 @@
+"""Pages render a message, never a blank page or a traceback, when the API behind them fails: here the
+real query app on a store that is not there (every data endpoint answers 503), without the metrics and
+alerts endpoints (404)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.support import free_port
+from tracehouse.query.app import create_app
+from tracehouse.settings import StoreSettings
+from tracehouse.ui.router import router
+
+PAGES = ("services", "services/checkout", "map", "traces", f"traces/{'ab' * 16}", "top", "db",
+         "latency?service=checkout", "hosts", "middleware", "alerts")
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[TestClient]:
+    app = create_app(StoreSettings(store=f"http://127.0.0.1:{free_port()}/", migrate=False), {})
+    app.include_router(router, prefix="/ui")
+    yield TestClient(app)  # no lifespan: nothing in the background tries the store
+
+
+def messages(html: str) -> list[str]:
+    return [re.sub(r"\s+", " ", m).strip() for m in re.findall(r'<div class="msg error"[^>]*>(.*?)</div>', html, re.S)]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_an_unavailable_store_is_a_message_on_every_page(client: TestClient, page: str) -> None:
+    response = client.get(f"/ui/{page}")
+    assert response.status_code in (200, 503), response.text[:500]
+    assert "<nav>" in response.text and "Traceback" not in response.text
+    found = messages(response.text)
+    assert found, f"/ui/{page} shows no error message"
+    assert all(re.search(r"/api/v1/\S+ answered (503: store unavailable|404: this endpoint is not available)", m)
+               for m in found), found
+    if page in ("services", "map", "traces"):
+        assert any("answered 503: store unavailable" in m for m in found)
+
+
+def test_static_assets_come_from_the_server(client: TestClient) -> None:
+    plotly_js = client.get("/ui/static/plotly.min.js", headers={"Accept-Encoding": "gzip"})
+    assert plotly_js.status_code == 200 and plotly_js.headers["content-encoding"] == "gzip"
+    assert len(plotly_js.content) > 1_000_000 and b"plotly" in plotly_js.content[:2000].lower()
+    assert client.get("/ui/static/app.js").status_code == 200
+    assert client.get("/ui/static/other.js").status_code == 404
+    page = client.get("/ui/services").text
+    assert "cdn" not in page.lower() and '/ui/static/plotly.min.js' in page
+
+
+def test_ui_is_not_part_of_the_api_description(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert not [p for p in paths if p.startswith("/ui")]
