@@ -34,6 +34,11 @@ INSTRUMENTOR_KWARGS: dict[str, dict[str, Any]] = {
 }
 
 
+# Covered by the agent's own psutil metrics (metrics.py); instrumenting it too would report every
+# system.* / process.* series twice.
+REPLACED_BY_AGENT = {"system_metrics": "opentelemetry-instrumentation-system-metrics"}
+
+
 @dataclass(frozen=True)
 class InstrumentationReport:
     instrumented: tuple[str, ...]
@@ -57,7 +62,7 @@ def instrument_installed(disabled: Iterable[str] = (), *, metrics: bool = False)
     dists = None
     for entry_point in entry_points(group=ENTRY_POINT_GROUP):
         name = entry_point.name
-        if name in disabled_names or "*" in disabled_names:
+        if name in disabled_names or "*" in disabled_names or name in REPLACED_BY_AGENT:
             skipped.append(name)
             continue
         try:
@@ -113,8 +118,9 @@ def suggestions() -> list[Suggestion]:
     candidates = [("(standard library)", req) for req in default_instrumentations]
     candidates += [(lib["library"], lib["instrumentation"]) for lib in libraries
                    if _safe_installed(lib["library"])]
+    replaced = tuple(REPLACED_BY_AGENT.values())
     for library, instrumentation in candidates:
-        if instrumentation in seen:
+        if instrumentation in seen or instrumentation.startswith(replaced):
             continue
         seen.add(instrumentation)
         result.append(Suggestion(library, instrumentation, _safe_installed(instrumentation)))

@@ -89,6 +89,7 @@ def test_init_with_bad_value_returns_none_without_raising() -> None:
 
 @pytest.fixture
 def gunicorn_front(tmp_path: Path) -> Iterator[tuple[OtlpPeer, int, subprocess.Popen[bytes]]]:
+    pytest.importorskip("gunicorn", reason="gunicorn (dev extra) is needed for the forking-server test")
     port = free_port()
     with running_peer() as peer:
         log = open(tmp_path / "gunicorn.log", "wb")  # noqa: SIM115 - closed below
