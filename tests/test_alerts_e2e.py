@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -226,3 +228,36 @@ def test_a_down_webhook_is_retried_and_evaluation_goes_on(alerting: TraceHousePr
     assert recorded["dead"]["ok"] is False and recorded["dead"]["attempts"] == 4
     assert "ConnectError" in recorded["dead"]["error"]
     assert "alert firing of 'busy shop' to channel dead failed after 4 attempt(s)" in alerting.log()
+
+
+def test_heartbeat_missing_fires_when_an_instrumented_process_dies(alerting: TraceHouseProcess) -> None:
+    """A script run under `tracehouse-agent run` sends heartbeats; killed with SIGKILL, it stops, and the
+    rule fires for its instance (and only for it)."""
+    repo = Path(__file__).resolve().parents[1]
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("OTEL_", "TRACEHOUSE_"))}
+    env.update({"PYTHONPATH": str(repo), "TRACEHOUSE_ENDPOINTS": alerting.otlp_http_url,
+                "TRACEHOUSE_METRICS_INTERVAL_S": "0.5", "TRACEHOUSE_HOST_METRICS": "false"})
+    agent = str(Path(sys.executable).with_name("tracehouse-agent"))
+    worker = subprocess.Popen([agent, "run", "--service-name", "worker", "--", sys.executable, "-m",
+                               "tests.apps.sqlite_script", "--wait"], cwd=repo, env=env, stdout=subprocess.DEVNULL)
+    try:
+        with WebhookReceiver() as receiver:
+            create(alerting, "/channels", {"name": "hook", "type": "webhook", "url": receiver.url})
+            create(alerting, "/rules", {"name": "worker gone", "signal": "heartbeat_missing", "op": ">",
+                                        "threshold": 5, "window_s": 600, "target": {"service": "worker"},
+                                        "channels": ["hook"]})
+            wait_for(lambda: alerting.count("otel_metrics_gauge", "MetricName = 'tracehouse.agent.heartbeat' "
+                                                                  "AND ServiceName = 'worker'") >= 3,
+                     timeout_s=60, message="heartbeats from the worker")
+            wait_passes(alerting, 3)
+            assert receiver.requests == []
+            worker.kill()
+            worker.wait(timeout=30)
+            wait_for(lambda: receiver.accepted(), timeout_s=60, message="the heartbeat-missing notification")
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(timeout=30)
+    (notification,) = [json.loads(r.body) for r in receiver.accepted()]
+    assert notification["kind"] == "firing" and notification["value"] > 5
+    assert notification["labels"]["service"] == "worker" and notification["labels"]["instance"]
