@@ -209,3 +209,13 @@ def test_histogram_deltas_and_steps_across_a_reset() -> None:
     other = [h(1000, (0, 0, 0), 0), h(1010, (0, 0, 10), 5000)]
     merged = analysis.histogram_per_step([points, other], 20, "p99")
     assert merged == {1000: 100.0, 1020: pytest.approx(9.9)}
+
+
+def test_middleware_series_next_to_a_service() -> None:
+    assert analysis.relevant_middleware_series("up", {}, [1, 1], []) is False
+    assert analysis.relevant_middleware_series("up", {}, [1, 0, 1], []) is True
+    labels = {"postgresql.database.name": "orders"}
+    assert analysis.relevant_middleware_series("postgresql.commits", labels, [1.0], ["orders"]) is True
+    assert analysis.relevant_middleware_series("postgresql.commits", labels, [1.0], ["billing"]) is False
+    assert analysis.relevant_middleware_series("postgresql.commits", labels, [1.0], [""]) is True  # unnamed
+    assert analysis.relevant_middleware_series("postgresql.backends", {"state": "active"}, [1.0], ["x"]) is True

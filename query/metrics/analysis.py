@@ -283,6 +283,25 @@ def matches(dependency: Dependency, instance: MiddlewareInstance) -> bool:
     return dependency_port == instance_port
 
 
+# Point attributes that name a database (Redis' numbered `db` is left alone: spans rarely name it).
+DATABASE_ATTRIBUTES = ("postgresql.database.name", "db.name")
+
+
+def relevant_middleware_series(metric: str, labels: Mapping[str, str], values: Sequence[float | None],
+                               databases: Iterable[str]) -> bool:
+    """Whether a middleware series belongs next to a service: not `up` while it stayed up, and
+    for per-database series only the databases the service's spans name (when they name any)."""
+    if metric == "up":
+        return any(v is not None and v < 1 for v in values)
+    wanted = {d for d in databases if d}
+    if not wanted:
+        return True
+    for key in DATABASE_ATTRIBUTES:
+        if key in labels:
+            return labels[key] in wanted
+    return True
+
+
 def match_dependencies(dependencies: Iterable[Dependency],
                        instances: Iterable[MiddlewareInstance]) -> list[tuple[Dependency, MiddlewareInstance | None]]:
     pool = list(instances)

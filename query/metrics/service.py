@@ -361,9 +361,10 @@ def correlated(client: Client, service: str, win: Window, step_s: float, *, limi
     candidates += source_series(client, win, step_s, source="process", entity=service, source_key="service.name",
                                 prefix="process.", steps=steps)
     for name in sorted({instance.service_name for _d, instance in matched if instance is not None}):
+        databases = {d.db_name for d, instance in matched if instance is not None and instance.service_name == name}
         candidates += [s for s in source_series(client, win, step_s, source="middleware", entity=name,
                                                 source_key="service.name", prefix="", steps=steps)
-                       if s.metric != "up" or any(v is not None and v < 1 for v in s.values)]
+                       if analysis.relevant_middleware_series(s.metric, s.labels, s.values, databases)]
     ranked = analysis.rank_by_correlation(
         p99, [analysis.Candidate(key=c.id, values=c.values, meta={"series": c}) for c in candidates])
     series_out = []
