@@ -93,8 +93,21 @@ class AgentSettings:
             return self.service_name
         if "service.name" in self.resource_attributes:
             return self.resource_attributes["service.name"]
-        program = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
-        return f"unknown_service:{program or 'python'}"
+        return f"unknown_service:{program_name()}"
+
+
+def program_name(argv: list[str] | None = None) -> str:
+    """What the process runs: the module of `python -m x`, else the script's file name (the full command
+    line, as at start-up sys.argv still lacks the module name)."""
+    args = argv if argv is not None else list(getattr(sys, "orig_argv", None) or sys.argv)
+    for index, arg in enumerate(args[1:], start=1):
+        if arg == "-m":
+            return args[index + 1] if index + 1 < len(args) else "python"
+        if arg == "-c":
+            return "python"
+        if not arg.startswith("-"):
+            return os.path.basename(arg)
+    return "python"
 
 
 def _require(condition: bool, message: str) -> None:

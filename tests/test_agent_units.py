@@ -11,7 +11,7 @@ import pytest
 from tracehouse.agents.dispatch import EndpointPool
 from tracehouse.agents.identity import InstanceIdentity, port_from_argv
 from tracehouse.agents.sanitize import sanitize_statement, strip_sql_literals
-from tracehouse.agents.settings import AgentConfigError, load_agent_settings
+from tracehouse.agents.settings import AgentConfigError, load_agent_settings, program_name
 from tracehouse.agents.transport import Outcome, SendResult, parse_retry_after
 
 
@@ -225,3 +225,13 @@ def test_agent_pulls_in_no_server_code() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize(("argv", "name"), [
+    (["/venv/bin/python", "-m", "uvicorn", "app:app"], "uvicorn"),
+    (["/venv/bin/python", "/venv/bin/gunicorn", "-w", "2", "app:app"], "gunicorn"),
+    (["/usr/bin/python3", "-u", "/srv/orders/app.py"], "app.py"),
+    (["python", "-c", "pass"], "python"),
+])
+def test_default_service_name_is_the_program(argv: list[str], name: str) -> None:
+    assert program_name(argv) == name
