@@ -235,27 +235,35 @@ def test_hosts_show_latest_figures_and_the_services_on_them(clickhouse: Client, 
     assert b["cpu_utilization"] is None and [s["service"] for s in b["services"]] == ["search"]
 
 
-def burn_profile(i: int) -> float:
-    """CPU load of node-a: quiet, then a burn from step 20 to 34, then quiet again."""
-    return 0.92 if 20 <= i < 35 else 0.08
+STEPS = 60
+STEP_S = 60.0
 
 
-def test_correlation_ranks_a_cpu_burn_above_unrelated_series(clickhouse: Client, api: TestClient) -> None:
-    """checkout runs on node-a and calls Redis; a CPU burn on node-a makes it slow. Its p99 must be
-    ranked with node-a's CPU first, above memory, network and Redis series that do not move with
-    it, and node-b's burn at another time (a host checkout does not run on) must not appear."""
+def incident(i: int) -> bool:
+    """The incident lasts from step 20 to step 34."""
+    return 20 <= i < 35
+
+
+def seed_checkout(clickhouse: Client, cause: str) -> None:
+    """checkout runs on node-a and calls Redis (cache) and MariaDB (orders-db). During the incident
+    either node-a's CPU burns (`cpu`) or orders-db runs slow queries (`mysql`), and checkout is
+    slow. node-b (where checkout does not run) burns at another time; Redis stays steady."""
     rng = random.Random(42)
-    steps = 60
-    step_s = 60.0
     node_a = {"host.name": "node-a", "service.instance.id": "checkout-1"}
     node_b = {"host.name": "node-b", "service.instance.id": "search-1"}
+    redis_resource = {"server.address": "127.0.0.1", "server.port": "6379", "db.system": "redis",
+                      "tracehouse.middleware.system": "redis"}
+    mysql_resource = {"server.address": "db.internal", "server.port": "3306", "db.system": "mysql",
+                      "tracehouse.middleware.system": "mysql"}
     gauges: list[dict[str, Any]] = []
     sums: list[dict[str, Any]] = []
     spans: list[dict[str, Any]] = []
-    for i in range(steps):
+    for i in range(STEPS):
+        burning = cause == "cpu" and incident(i)
+        slow_queries = cause == "mysql" and incident(i)
         for k in range(6):  # every 10 s
-            t = T0 + i * step_s + k * 10
-            load_a = min(1.0, max(0.0, burn_profile(i) + rng.gauss(0, 0.03)))
+            t = T0 + i * STEP_S + k * 10
+            load_a = min(1.0, max(0.0, (0.92 if burning else 0.08) + rng.gauss(0, 0.03)))
             load_b = 0.9 if 5 <= i < 15 else 0.1
             for resource, load, service in ((node_a, load_a, "checkout"), (node_b, load_b, "search")):
                 gauges += [
@@ -273,44 +281,64 @@ def test_correlation_ranks_a_cpu_burn_above_unrelated_series(clickhouse: Client,
                              "t": t, "value": (i * 6 + k) * 10_000 + rng.randint(0, 3000)})
             gauges.append({"service": "checkout", "resource": node_a, "name": "process.memory.utilization",
                            "t": t, "value": 0.05 + rng.gauss(0, 0.002)})
-            # the Redis instance checkout calls: busy, but steady, and unaffected by the burn
-            redis_resource = {"server.address": "127.0.0.1", "server.port": "6379", "db.system": "redis",
-                              "tracehouse.middleware.system": "redis"}
             gauges += [
                 {"service": "cache", "resource": redis_resource, "name": "up", "t": t, "value": 1},
                 {"service": "cache", "resource": redis_resource, "name": "redis.memory.used", "unit": "By",
                  "t": t, "value": 5e6 + rng.gauss(0, 1e5)},
+                {"service": "orders-db", "resource": mysql_resource, "name": "up", "t": t, "value": 1},
+                {"service": "orders-db", "resource": mysql_resource, "name": "mysql.threads",
+                 "attributes": {"kind": "running"}, "t": t, "value": (30 if slow_queries else 2) + rng.randint(0, 2)},
             ]
             sums.append({"service": "cache", "resource": redis_resource, "name": "redis.commands.processed",
                          "t": t, "value": (i * 6 + k) * 500 + rng.randint(0, 200)})
+            sums.append({"service": "orders-db", "resource": mysql_resource, "name": "mysql.queries",
+                         "t": t, "value": (i * 6 + k) * 300 + rng.randint(0, 100)})
         for _ in range(40):  # requests of this minute
-            t = T0 + i * step_s + rng.uniform(0, step_s)
-            slow = burn_profile(i) > 0.5
-            duration_ms = rng.lognormvariate(math.log(180 if slow else 20), 0.25)
+            t = T0 + i * STEP_S + rng.uniform(0, STEP_S)
+            duration_ms = rng.lognormvariate(math.log(180 if incident(i) else 20), 0.25)
             spans.append({"service": "checkout", "resource": node_a, "t": t, "duration_ns": duration_ms * 1e6,
                           "status": "Error" if rng.random() < 0.02 else "Unset"})
             spans.append({"service": "checkout", "resource": node_a, "t": t, "kind": "Client", "name": "GET",
                           "duration_ns": 1e5, "parent": "ab" * 8,
                           "attributes": {"db.system": "redis", "server.address": "localhost", "server.port": "6379"}})
-        spans.append({"service": "search", "resource": node_b, "t": T0 + i * step_s, "duration_ns": 5e6})
+            spans.append({"service": "checkout", "resource": node_a, "t": t, "kind": "Client", "name": "SELECT",
+                          "duration_ns": 1e6, "parent": "ab" * 8,
+                          "attributes": {"db.system": "mysql", "db.name": "orders", "server.address": "db.internal",
+                                         "server.port": "3306"}})
+        spans.append({"service": "search", "resource": node_b, "t": T0 + i * STEP_S, "duration_ns": 5e6})
     insert_gauges(clickhouse, gauges)
     insert_sums(clickhouse, sums)
     insert_spans(clickhouse, spans)
 
+
+def correlated_checkout(api: TestClient) -> dict[str, Any]:
     answer = api.get("/api/v1/services/checkout/correlated",
-                     params={"start": ms(T0), "end": ms(T0 + steps * step_s), "step": "60s"})
+                     params={"start": ms(T0), "end": ms(T0 + STEPS * STEP_S), "step": "60s"})
     assert answer.status_code == 200, answer.text
-    body = answer.json()
-    assert len(body["timestamps"]) == steps
-    assert body["hosts"] == ["node-a"]
+    body: dict[str, Any] = answer.json()
+    assert len(body["timestamps"]) == STEPS
     p99 = body["latency"]["p99_ms"]
-    assert min(p99[20:35]) > 3 * max(p99[:20] + p99[35:])  # the service really was slow during the burn
-    assert sum(body["latency"]["calls"]) == steps * 40
-    assert [(d["node"], d["middleware"]) for d in body["dependencies"]] == [("redis@localhost", "cache")]
+    assert min(p99[20:35]) > 3 * max(p99[:20] + p99[35:])  # the service really was slow in the incident
+    scores = [s["score"] for s in body["series"]]
+    assert scores == sorted(scores, reverse=True)
+    return body
+
+
+def test_correlation_ranks_a_cpu_burn_above_unrelated_series(clickhouse: Client, api: TestClient) -> None:
+    """A CPU burn on node-a makes checkout slow: node-a's CPU comes first, above memory, network,
+    Redis and MariaDB series that do not move with it; node-b's burn at another time (a host
+    checkout does not run on) does not appear."""
+    seed_checkout(clickhouse, "cpu")
+    body = correlated_checkout(api)
+    assert body["hosts"] == ["node-a"]
+    assert sum(body["latency"]["calls"]) == STEPS * 40
+    assert sorted((d["node"], d["middleware"]) for d in body["dependencies"]) == [
+        ("mysql/orders", "orders-db"), ("redis@localhost", "cache")]
     ranked = body["series"]
     sources = {(s["source"], s["entity"]) for s in ranked}
     # node-b is not where checkout runs; search's metrics are not checkout's
-    assert sources == {("host", "node-a"), ("middleware", "cache"), ("process", "checkout")}
+    assert sources == {("host", "node-a"), ("middleware", "cache"), ("middleware", "orders-db"),
+                       ("process", "checkout")}
     top = ranked[0]
     assert top["source"] == "host" and top["entity"] == "node-a" and top["metric"] == "system.cpu.utilization"
     assert top["score"] > 0.9
@@ -323,8 +351,19 @@ def test_correlation_ranks_a_cpu_burn_above_unrelated_series(clickhouse: Client,
     redis_rate = next(s for s in ranked if s["metric"] == "redis.commands.processed")
     assert redis_rate["agg"] == "rate"
     assert all(v is None or 45 <= v <= 55 for v in redis_rate["values"]), redis_rate["values"]  # ~500 per 10 s
-    scores = [s["score"] for s in ranked]
-    assert scores == sorted(scores, reverse=True)
+
+
+def test_correlation_tells_a_slow_database_from_a_busy_host(clickhouse: Client, api: TestClient) -> None:
+    """The same service made slow by its database instead: the database's series come first and
+    the host's CPU, which stayed quiet, ranks low."""
+    seed_checkout(clickhouse, "mysql")
+    ranked = correlated_checkout(api)["series"]
+    top = ranked[0]
+    assert (top["source"], top["entity"], top["metric"], top["labels"]) == \
+        ("middleware", "orders-db", "mysql.threads", {"kind": "running"})
+    assert top["score"] > 0.9
+    cpu = [s for s in ranked if s["metric"] == "system.cpu.utilization"]
+    assert cpu and max(s["score"] for s in cpu) < top["score"] - 0.3
 
 
 def test_correlation_of_an_unknown_service_is_404(api: TestClient) -> None:
