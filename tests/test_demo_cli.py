@@ -144,6 +144,13 @@ def test_demo_traces_every_service_shows_the_map_and_stops_cleanly(
                         timeout_s=30, interval_s=2, message="failed payments")
     assert 0 < payments[0]["error_rate"] < 0.6
 
+    top = _get(f"{api}/api/v1/top?by=p99&entity=db_statement&n=3")["items"]
+    assert top[0]["service"] == "orders" and "LIKE" in top[0]["name"] and top[0]["p99_ms"] >= 250, top[0]
+
+    # Every page the banner points at answers.
+    for url in sorted({word for word in text.split() if word.startswith(f"{api}/ui/")}):
+        assert httpx.get(url, timeout=60, follow_redirects=True).status_code == 200, url
+
     # Ctrl-C stops every process the demo started, and whatever they started.
     run_id = _run_id(process)
     started = {p.pid for p in psutil.Process(process.pid).children(recursive=True)}
