@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import OperationalError
 
 from tracehouse import storage
 from tracehouse.collector.batch import ColumnBatch, Decoded
@@ -37,6 +38,10 @@ class StoreUnavailable(Exception):
 
 class ShuttingDown(Exception):
     """The collector is draining and takes no new data (503)."""
+
+
+class StoreConnectError(Exception):
+    """No connection to the store (or no schema in it): no batch can go in, whatever its rows."""
 
 
 class Writer:
@@ -91,14 +96,17 @@ class Writer:
     def insert(self, batch: ColumnBatch) -> None:
         """Runs in a worker thread."""
         try:
-            self.ensure_schema()
+            try:
+                self.ensure_schema()
+                client = self.client()
+            except Exception as exc:
+                raise StoreConnectError(str(exc)) from exc
             body = json_columns(batch)
             if body is not None:
-                self.client().raw_insert(batch.table, column_names=list(batch.columns), insert_block=body,
-                                         fmt="JSONColumns")
+                client.raw_insert(batch.table, column_names=list(batch.columns), insert_block=body,
+                                  fmt="JSONColumns")
             else:
-                self.client().insert(batch.table, batch.data, column_names=list(batch.columns),
-                                     column_oriented=True)
+                client.insert(batch.table, batch.data, column_names=list(batch.columns), column_oriented=True)
         except Exception:
             if not storage.is_embedded(self.dsn):
                 self.drop_client()
@@ -202,18 +210,19 @@ class Pipeline:
         merged = waiting[0].batch.empty_copy()
         for item in waiting:
             merged.extend(item.batch)
-        error = await self._insert(merged)
-        if error is not None and len(waiting) > 1:
-            # One request's rows may be what the store refuses: store each request on its own so
-            # that only the culprit is refused and the others' data goes in.
+        error, cause = await self._insert(merged)
+        if error is not None and len(waiting) > 1 and not isinstance(cause, StoreConnectError | OperationalError):
+            # The store is up but refused the batch: one request's rows may be the reason, so store
+            # each request on its own; only the culprit is refused and the others' data goes in.
             for item in waiting:
-                item_error = await self._insert(item.batch)
+                item_error, _ = await self._insert(item.batch)
                 _settle(item.done, item_error)
             return
         for item in waiting:
             _settle(item.done, error)
 
-    async def _insert(self, batch: ColumnBatch) -> Exception | None:
+    async def _insert(self, batch: ColumnBatch) -> tuple[StoreUnavailable | None, Exception | None]:
+        """None, or the error for the clients (always retryable) and its cause."""
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
         try:
@@ -221,11 +230,11 @@ class Pipeline:
         except Exception as exc:  # noqa: BLE001 - every store failure becomes a retryable 503
             self.stats.insert_errors.labels(table=batch.table).inc()
             log.warning("insert of %d rows into %s failed: %s", batch.rows, batch.table, exc)
-            return StoreUnavailable(f"could not store {batch.rows} rows in {batch.table}: {_short(exc)}")
+            return StoreUnavailable(f"could not store {batch.rows} rows in {batch.table}: {_short(exc)}"), exc
         self.stats.insert_seconds.labels(table=batch.table).observe(time.perf_counter() - started)
         self.stats.batch_rows.labels(table=batch.table).observe(batch.rows)
         self.stats.stored_rows.labels(table=batch.table).inc(batch.rows)
-        return None
+        return None, None
 
     async def drain(self) -> None:
         """Flushes every queue and waits until every insert has finished (idempotent)."""
