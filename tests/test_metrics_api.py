@@ -366,6 +366,15 @@ def test_correlation_tells_a_slow_database_from_a_busy_host(clickhouse: Client, 
     assert cpu and max(s["score"] for s in cpu) < top["score"] - 0.3
 
 
+def test_a_service_name_with_a_slash(clickhouse: Client, api: TestClient) -> None:
+    insert_spans(clickhouse, [{"service": "shop/api", "t": T0 + i, "duration_ns": 1e6 * (i + 1)} for i in range(10)])
+    answer = api.get("/api/v1/services/shop%2Fapi/correlated", params={"start": ms(T0), "end": ms(T0 + 60),
+                                                                        "step": "60s"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["service"] == "shop/api"
+    assert answer.json()["latency"]["calls"] == [10]
+
+
 def test_correlation_of_an_unknown_service_is_404(api: TestClient) -> None:
     answer = api.get("/api/v1/services/nobody/correlated", params={"start": ms(T0), "end": ms(T0 + 600)})
     assert answer.status_code == 404

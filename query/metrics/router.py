@@ -91,7 +91,7 @@ def list_middleware(client: Store, start: Start = None, end: End = None) -> Midd
     return metrics_service.middleware(client, win)
 
 
-@router.get("/services/{service}/correlated", response_model=Correlated)
+@router.get("/services/{service:path}/correlated", response_model=Correlated)
 def correlated(client: Store, service: str, start: Start = None, end: End = None, step: Step = None,
                limit: Annotated[int, Query(ge=1, le=500)] = 50) -> Correlated:
     """The service's p99, p50 and error rate per step, with the metrics of the hosts its instances
