@@ -267,10 +267,14 @@ def test_mysql_status_agrees_with_the_server() -> None:
         with connection.cursor() as cursor:
             cursor.execute(f"CREATE TABLE {table} (id INT PRIMARY KEY)")
         before = scraper.collect()
-        inserted = 40
+        inserted, slow = 40, 5
         with connection.cursor() as cursor:
             for i in range(inserted):
                 cursor.execute(f"INSERT INTO {table} VALUES (%s)", (i,))
+            cursor.execute("SET SESSION long_query_time = 0")  # every statement of this session is slow
+            for _ in range(slow):
+                cursor.execute(f"SELECT COUNT(*) FROM {table}")
+            cursor.execute("SET SESSION long_query_time = DEFAULT")
         server_before = server_status("Com_insert")
         after = scraper.collect()
         server_after = server_status("Com_insert")
@@ -283,6 +287,8 @@ def test_mysql_status_agrees_with_the_server() -> None:
     assert inserts >= inserted  # other clients of the shared server may insert too
     # The scraped value lies between what the server said just before and just after the scrape.
     assert server_before <= value(after, "mysql.commands", command="insert") <= server_after
+    slow_grown = value(after, "mysql.query.slow.count") - value(before, "mysql.query.slow.count")
+    assert slow_grown >= slow
     assert value(after, "mysql.threads", kind="connected") >= 2
     assert 0 <= value(after, "mysql.buffer_pool.hit_ratio") <= 1
     assert value(after, "mysql.connection.max") > 0
