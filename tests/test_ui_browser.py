@@ -311,6 +311,7 @@ def test_empty_store_pages_explain_what_to_do_and_api_errors_show_as_messages(
 
 
 def test_seeded_services_map_traces_and_pages(tracehouse: TraceHouseProcess, browser: Any) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
@@ -401,6 +402,30 @@ def test_seeded_services_map_traces_and_pages(tracehouse: TraceHouseProcess, bro
     open_page(browser, f"{ui}/db?range=15m")
     statements = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "#db-statements td.stmt")]
     assert statements == ["SELECT * FROM orders WHERE id = ?"]
+
+    # Dragging across a time chart zooms the page to that span, as a custom range in the URL.
+    open_page(browser, f"{ui}/traces?range=15m&service=frontend")
+    span = browser.execute_script("""
+        const gd = document.getElementById('fig-trace-scatter');
+        const size = gd._fullLayout._size, xa = gd._fullLayout.xaxis, box = gd.getBoundingClientRect();
+        const xs = gd.calcdata.flatMap(trace => trace.map(pt => pt.x));
+        return {x0: size.l + xa.l2p(Math.min(...xs)) - 25 - box.width / 2,
+                x1: size.l + xa.l2p(Math.max(...xs)) + 25 - box.width / 2,
+                y: size.t + size.h / 2 - box.height / 2};""")
+    scatter = browser.find_element(By.ID, "fig-trace-scatter")
+    ActionChains(browser).move_to_element_with_offset(scatter, int(span["x0"]), int(span["y"])).click_and_hold() \
+        .move_by_offset(int((span["x1"] - span["x0"]) / 2), 2).move_by_offset(int((span["x1"] - span["x0"]) / 2), 0) \
+        .release().perform()
+    wait_for(lambda: parse_qs(urlparse(browser.current_url).query).get("range") == ["custom"], timeout_s=15,
+             message="the zoomed span as a custom range in the URL")
+    query = parse_qs(urlparse(browser.current_url).query)
+    assert query["service"] == ["frontend"] and query["start"] < query["end"]
+    wait_for(lambda: browser.execute_script("return document.readyState") == "complete", timeout_s=30,
+             message="the zoomed page")
+    zoomed = {a.get_attribute("href").rsplit("/", 1)[1].split("?")[0]
+              for a in browser.find_elements(By.CSS_SELECTOR, "#traces-table a.trace-link")}
+    assert zoomed == set(trace_ids)
+    assert console_errors(browser) == []
 
     # The time range and auto-refresh live in the URL.
     open_page(browser, f"{ui}/services?range=15m")

@@ -64,8 +64,8 @@ class TimeRange:
 
 
 def format_input(moment: datetime) -> str:
-    """The value of an `<input type="datetime-local">` (UTC, minute precision)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+    """The value of an `<input type="datetime-local">` (UTC, to the second)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def parse_moment(text: str) -> datetime:

@@ -29,6 +29,31 @@
     });
   };
 
+  // Zooming a time chart (dragging across it) makes that span the page's time range, in the URL.
+  function toInput(value) {  // plotly gives "2026-11-26 07:40:12.345" (UTC here)
+    return String(value).replace(" ", "T").slice(0, 19);
+  }
+  window.thFollowZoom = function (plotId) {
+    var plot = document.getElementById(plotId);
+    if (!plot || !plot.on) { return; }
+    plot.on("plotly_relayout", function (change) {
+      var start, end;
+      Object.keys(change).forEach(function (key) {  // xaxis, or xaxis2... of stacked charts
+        var match = /^(xaxis\d*)\.range\[0\]$/.exec(key);
+        if (match && change[match[1] + ".range[1]"] !== undefined) {
+          start = change[key];
+          end = change[match[1] + ".range[1]"];
+        }
+      });
+      if (start === undefined || end === undefined) { return; }
+      var url = new URL(window.location.href);
+      url.searchParams.set("range", "custom");
+      url.searchParams.set("start", toInput(start));
+      url.searchParams.set("end", toInput(end));
+      window.location.href = url.toString();
+    });
+  };
+
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.getElementById("timebar");
     if (!form) { return; }
