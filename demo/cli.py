@@ -332,11 +332,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     tracehouse: Child | None = None
     code = 0
     try:
+        backends = _detect_backends(args, log_dir, run_id)
         print(f"demo: starting TraceHouse ({' '.join(_server_argv(args)) or 'default options'}); logs in {log_dir}",
               flush=True)
         tracehouse = supervisor.start("tracehouse", [sys.executable, "-m", "tracehouse", "up", *_server_argv(args)],
                                       dict(os.environ))
-        backends = _detect_backends(args, log_dir, run_id)
         _wait_ready(tracehouse, f"{addresses.api_url}/readyz", 90, stop)
         ports = {name: free_port() for name in SERVICE_NAMES}
         agent = str(Path(sys.executable).with_name("tracehouse-agent"))

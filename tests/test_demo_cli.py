@@ -201,3 +201,18 @@ def test_ctrl_c_while_starting_leaves_nothing_behind(server_store_dsn: str, tmp_
         assert _alive({p.pid for p in children}) == [] and _demo_processes(run_id) == []
     finally:
         _stop_if_running(process)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--rate", "0"], "--rate must be > 0"),
+    (["--failure-rate", "1.5"], "--failure-rate within 0..1"),
+    (["--http-port", "70000"], "configuration error"),
+    (["--db", "postgresql", "--postgres-dsn", "postgresql://postgres@127.0.0.1:1/test"], "PostgreSQL at"),
+])
+def test_bad_options_stop_the_demo_with_one_clear_line(options: list[str], message: str, tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "tracehouse.demo.cli", "--data", str(tmp_path / "data"),
+                             "--logs", str(tmp_path / "logs"), *options], capture_output=True, text=True, timeout=120)
+    assert result.returncode in (1, 2), result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "logs" / "tracehouse.log").exists()  # nothing was started
