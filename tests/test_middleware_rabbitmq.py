@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pika
 import pytest
 
 from tests.support import free_port, wait_for
 from tests.test_middleware_receivers import Points, Scraper, collect_until, value
 from tracehouse.agents.middleware.base import UP_METRIC
 from tracehouse.agents.middleware.rabbitmq_receiver import RabbitMQReceiver
+
+pika = pytest.importorskip("pika", reason="the AMQP client pika is a test dependency (the dev extra)")
 
 RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 
