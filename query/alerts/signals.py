@@ -6,6 +6,7 @@ Every query is a module constant with bound parameters; target fields that are n
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,16 +63,17 @@ LIMIT 1000
 EDGE_SIGNAL_SQL = f"""
 SELECT {_GROUP} AS series, {_SPAN_AGGREGATES}
 FROM (
-    SELECT TraceId, ParentSpanId, ServiceName, SpanName, ResourceAttributes, StatusCode, Duration
+    SELECT cityHash64(TraceId, ParentSpanId) AS parent_key, ServiceName, SpanName, ResourceAttributes,
+           StatusCode, Duration
     FROM otel_traces
     WHERE ServiceName = {{peer_service:String}} AND ParentSpanId != '' AND {_SPAN_FILTER_ANY_SERVICE}
 ) AS child
 INNER JOIN (
-    SELECT TraceId, SpanId FROM otel_traces
+    SELECT cityHash64(TraceId, SpanId) AS span_key FROM otel_traces
     WHERE ServiceName = {{service:String}}
       AND Timestamp >= fromUnixTimestamp64Milli({{start_ms:Int64}} - {EDGE_LATENESS_MS})
       AND Timestamp < fromUnixTimestamp64Milli({{end_ms:Int64}})
-) AS parent ON child.TraceId = parent.TraceId AND child.ParentSpanId = parent.SpanId
+) AS parent ON child.parent_key = parent.span_key
 GROUP BY series
 ORDER BY series
 LIMIT 1000
@@ -139,49 +141,54 @@ GROUP BY instance
 ORDER BY instance
 """
 
-# Service-to-service calls in the window: parent→child span pairs whose services differ.
+# Service-to-service calls in the window: parent→child span pairs whose services differ. Spans are
+# joined on a 64-bit hash of (TraceId, span id): a hash table of integers is far smaller and faster
+# than one of string pairs, and a false match needs a 64-bit collision within one window.
 SERVICE_EDGES_SQL = f"""
 SELECT parent.ServiceName AS source, child.ServiceName AS target, count() AS calls,
        any(child.TraceId) AS example_trace_id
 FROM (
-    SELECT TraceId, ParentSpanId, ServiceName FROM otel_traces
+    SELECT cityHash64(TraceId, ParentSpanId) AS parent_key, TraceId, ServiceName FROM otel_traces
     WHERE Timestamp >= fromUnixTimestamp64Milli({{start_ms:Int64}})
       AND Timestamp < fromUnixTimestamp64Milli({{end_ms:Int64}})
       AND ParentSpanId != ''
 ) AS child
 INNER JOIN (
-    SELECT TraceId, SpanId, ServiceName FROM otel_traces
+    SELECT cityHash64(TraceId, SpanId) AS span_key, ServiceName FROM otel_traces
     WHERE Timestamp >= fromUnixTimestamp64Milli({{start_ms:Int64}} - {EDGE_LATENESS_MS})
       AND Timestamp < fromUnixTimestamp64Milli({{end_ms:Int64}})
-) AS parent ON child.TraceId = parent.TraceId AND child.ParentSpanId = parent.SpanId
+) AS parent ON child.parent_key = parent.span_key
 WHERE child.ServiceName != parent.ServiceName
 GROUP BY source, target
 ORDER BY source, target
 """
 
 # N+1: per parent span, how often it ran the same normalized statement; the worst per
-# (service, parent operation, statement).
+# (service, parent operation, statement). Statements are grouped by normalizedQueryHash and only
+# groups with at least {min_executions} runs are joined to their parent span (for its name).
 N_PLUS_ONE_SQL = f"""
-SELECT child.ServiceName AS service, parent.SpanName AS parent_operation, child.statement AS statement,
-       max(child.executions) AS max_executions, count() AS parent_spans,
-       uniqExact(child.TraceId) AS traces, any(child.TraceId) AS example_trace_id
+SELECT child.ServiceName AS service, parent.SpanName AS parent_operation,
+       normalizeQuery(any(child.sample)) AS statement, max(child.executions) AS max_executions,
+       count() AS parent_spans, uniqExact(child.TraceId) AS traces, any(child.TraceId) AS example_trace_id
 FROM (
-    SELECT ServiceName, TraceId, ParentSpanId, normalizeQuery({DB_STATEMENT}) AS statement, count() AS executions
+    SELECT ServiceName, TraceId, cityHash64(TraceId, ParentSpanId) AS parent_key,
+           normalizedQueryHash({DB_STATEMENT}) AS statement_hash, any({DB_STATEMENT}) AS sample,
+           count() AS executions
     FROM otel_traces
     WHERE Timestamp >= fromUnixTimestamp64Milli({{start_ms:Int64}})
       AND Timestamp < fromUnixTimestamp64Milli({{end_ms:Int64}})
       AND ParentSpanId != ''
       AND {DB_STATEMENT} != ''
       AND ({{service:String}} = '' OR ServiceName = {{service:String}})
-    GROUP BY ServiceName, TraceId, ParentSpanId, statement
-    HAVING executions >= 2
+    GROUP BY ServiceName, TraceId, parent_key, statement_hash
+    HAVING executions >= {{min_executions:UInt32}}
 ) AS child
 LEFT JOIN (
-    SELECT TraceId, SpanId, SpanName FROM otel_traces
+    SELECT cityHash64(TraceId, SpanId) AS span_key, SpanName FROM otel_traces
     WHERE Timestamp >= fromUnixTimestamp64Milli({{start_ms:Int64}} - {EDGE_LATENESS_MS})
       AND Timestamp < fromUnixTimestamp64Milli({{end_ms:Int64}})
-) AS parent ON child.TraceId = parent.TraceId AND child.ParentSpanId = parent.SpanId
-GROUP BY service, parent_operation, statement
+) AS parent ON child.parent_key = parent.span_key
+GROUP BY service, parent_operation, child.statement_hash
 ORDER BY max_executions DESC
 LIMIT 500
 """
@@ -303,9 +310,20 @@ def cycle_series(client: Client, rule: RuleBody, now_ms: int) -> list[Series]:
     return found
 
 
+def min_executions(rule: RuleBody) -> int:
+    """The fewest runs per parent span that can meet the rule (series below it cannot fire, and a
+    series that is absent counts as not meeting it), at least 2."""
+    if rule.op == ">=":
+        return max(2, math.ceil(rule.threshold))
+    if rule.op == ">":
+        return max(2, math.floor(rule.threshold) + 1)
+    return 2
+
+
 def n_plus_one_series(client: Client, rule: RuleBody, now_ms: int) -> list[Series]:
     found = []
-    for row in _rows(client, N_PLUS_ONE_SQL, _base_parameters(rule, now_ms)):
+    parameters = {**_base_parameters(rule, now_ms), "min_executions": min(min_executions(rule), 2**31)}
+    for row in _rows(client, N_PLUS_ONE_SQL, parameters):
         labels = {"service": str(row["service"]), "operation": str(row["parent_operation"]),
                   "statement": str(row["statement"])}
         key = f"{labels['service']} | {labels['operation']} | {labels['statement'][:500]}"
