@@ -26,7 +26,7 @@ from tracehouse.query.alerts.channels import (
 )
 from tracehouse.query.alerts.models import ChannelBody, RuleIn
 from tracehouse.query.alerts.settings import AlertSettings
-from tracehouse.query.alerts.signals import cycle_key
+from tracehouse.query.alerts.signals import cycle_key, min_executions
 from tracehouse.query.alerts.state import SeriesState, step
 
 RULE_JSON = {"name": "checkout p99", "target": {"service": "shop", "operation": "GET /checkout"},
@@ -235,3 +235,10 @@ def test_email_without_smtp_host_fails_clearly() -> None:
     result = EmailSender(AlertSettings(), threading.Event()).send(
         ChannelBody(type="email", to=["a@example.org"]), _notification())
     assert not result.ok and "smtp_host" in result.error
+
+
+@pytest.mark.parametrize(("op", "threshold", "expected"), [
+    (">=", 5, 5), (">", 5, 6), (">", 4.5, 5), (">=", 4.5, 5), (">=", 0, 2), ("<", 3, 2), ("==", 7, 2)])
+def test_n_plus_one_pushes_only_thresholds_it_can_into_sql(op: str, threshold: float, expected: int) -> None:
+    rule = RuleIn.model_validate({"name": "n", "signal": "n_plus_one", "op": op, "threshold": threshold})
+    assert min_executions(rule) == expected
