@@ -270,7 +270,14 @@ def _table(load: Any, stored: StoredCounter, elapsed_s: float) -> Any:
     return table
 
 
-def _run_load(args: argparse.Namespace, gateway_url: str, api_url: str, stop: threading.Event) -> None:
+def _exited(children: Sequence[Child]) -> Child | None:
+    return next((child for child in children if not child.running()), None)
+
+
+def _run_load(args: argparse.Namespace, gateway_url: str, api_url: str, stop: threading.Event,
+              children: Sequence[Child]) -> None:
+    """Drives the shop until a stop signal or --duration-s; raises RuntimeError if a process of the
+    demo ends on its own meanwhile."""
     from rich.console import Console
     from rich.live import Live
 
@@ -282,14 +289,18 @@ def _run_load(args: argparse.Namespace, gateway_url: str, api_url: str, stop: th
     stored.start()
     console = Console()
     deadline = time.monotonic() + args.duration_s if args.duration_s > 0 else float("inf")
+
+    def running() -> bool:
+        return not stop.wait(0.5) and time.monotonic() < deadline and _exited(children) is None
+
     try:
         if console.is_terminal and not args.no_progress:
             with Live(_table(load, stored, 0), console=console, refresh_per_second=2) as live:
-                while not stop.wait(0.5) and time.monotonic() < deadline:
+                while running():
                     live.update(_table(load, stored, time.monotonic() - load.started_at))
         else:
             next_line = time.monotonic() + 10
-            while not stop.wait(0.5) and time.monotonic() < deadline:
+            while running():
                 if time.monotonic() >= next_line:
                     next_line += 10
                     print(f"demo: {load.total_requests:,} requests ({load.total_errors:,} failed), "
@@ -298,6 +309,10 @@ def _run_load(args: argparse.Namespace, gateway_url: str, api_url: str, stop: th
         load.stop()
         stored.stop()
     _say(f"demo: sent {load.total_requests:,} requests ({load.total_errors:,} failed); {stored.spans:,} spans stored")
+    dead = _exited(children)
+    if dead is not None and not stop.is_set():
+        raise RuntimeError(f"{dead.name} exited with {dead.process.returncode}; its log ({dead.log_path}) ends:\n"
+                           f"{dead.log_tail()}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -351,7 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(banner(addresses, gateway_url, backends, log_dir, args.cycle), flush=True)
         starting[0] = False
         if not stop.is_set():
-            _run_load(args, gateway_url, addresses.api_url, stop)
+            _run_load(args, gateway_url, addresses.api_url, stop, supervisor.children)
     except Interrupted:
         code = 130
     except (RuntimeError, ConfigError) as exc:

@@ -216,3 +216,20 @@ def test_bad_options_stop_the_demo_with_one_clear_line(options: list[str], messa
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "logs" / "tracehouse.log").exists()  # nothing was started
+
+
+def test_a_service_that_dies_stops_the_demo_with_its_log(server_store_dsn: str, tmp_path: Path) -> None:
+    process, output, _ = _start_demo(server_store_dsn, tmp_path, "--db", "sqlite", "--redis", "off")
+    try:
+        _wait_banner(process, output)
+        run_id = _run_id(process)
+        payments = [p for p in psutil.Process(process.pid).children(recursive=True)
+                    if "tracehouse.demo.services.payments" in " ".join(p.cmdline())]
+        assert len(payments) == 1
+        payments[0].kill()
+        assert process.wait(timeout=120) == 1
+        text = output.read_text()
+        assert "payments exited with -9" in text and "payments.log" in text
+        assert _demo_processes(run_id) == []
+    finally:
+        _stop_if_running(process)
