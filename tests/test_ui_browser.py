@@ -313,6 +313,7 @@ def test_empty_store_pages_explain_what_to_do_and_api_errors_show_as_messages(
 def test_seeded_services_map_traces_and_pages(tracehouse: TraceHouseProcess, browser: Any) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select
 
     trace_ids = seed(tracehouse.otlp_http_url, time.time_ns())
@@ -351,7 +352,11 @@ def test_seeded_services_map_traces_and_pages(tracehouse: TraceHouseProcess, bro
 
     # Trace view: the seeded span count, one bar per span, the failed span marked.
     failing = trace_ids[0]  # index 0 has the payments error
-    open_page(browser, f"{ui}/traces/{failing}?range=15m", "trace-view")
+    open_page(browser, f"{ui}/services?range=15m")
+    browser.find_element(By.NAME, "trace_id").send_keys(failing + Keys.ENTER)  # the header's trace-id box
+    wait_for(lambda: urlparse(browser.current_url).path == f"/ui/traces/{failing}", timeout_s=15,
+             message="the trace-id box to open the trace")
+    open_page(browser, browser.current_url, "trace-view")
     assert browser.find_element(By.ID, "span-count").text == str(SPANS_PER_TRACE)
     bars = browser.execute_script(
         "return document.getElementById('fig-waterfall').data.filter(t => t.type === 'bar')"

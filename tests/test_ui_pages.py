@@ -56,3 +56,12 @@ def test_static_assets_come_from_the_server(client: TestClient) -> None:
 def test_ui_is_not_part_of_the_api_description(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert not [p for p in paths if p.startswith("/ui")]
+
+
+def test_the_trace_id_box_opens_the_trace_keeping_the_range(client: TestClient) -> None:
+    response = client.get("/ui/find-trace", params={"trace_id": " ABCDEF0123456789abcdef0123456789 ", "range": "6h"},
+                          follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/ui/traces/abcdef0123456789abcdef0123456789?range=6h"
+    empty = client.get("/ui/find-trace", params={"trace_id": ""}, follow_redirects=False)
+    assert empty.headers["location"] == "/ui/traces?range=1h"

@@ -286,6 +286,15 @@ async def traces_page(request: Request) -> HTMLResponse:
     return await run_page(request, "traces", "Trace search", build)
 
 
+@router.get("/find-trace", name="ui_find_trace")
+async def find_trace(request: Request) -> RedirectResponse:
+    """The header's trace-id box: opens that trace (the trace page says if it is malformed or unknown)."""
+    trace_id = (request.query_params.get("trace_id") or "").strip().lower()
+    page = Page(request, "traces", "Trace")
+    target = page.trace_url(trace_id) if trace_id else page.url("traces")
+    return RedirectResponse(target, status_code=303)
+
+
 MAX_WATERFALL_SPANS = 1000  # beyond this a browser struggles with the figure and the list
 
 
