@@ -13,11 +13,12 @@ from pathlib import Path
 
 import httpx
 import psycopg
+import pymysql
 import pytest
 import redis
 
 from tests.support import TraceHouseProcess, wait_for
-from tests.test_middleware_receivers import PG_DSN, RedisServer
+from tests.test_middleware_receivers import PG_DSN, RedisServer, running_nginx
 
 INTERVAL_S = 0.5
 
@@ -160,3 +161,48 @@ def test_postgresql_commits_arrive_and_agree_with_pg_stat_database(
     finally:
         with psycopg.connect(PG_DSN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def test_mariadb_and_nginx_metrics_arrive_from_one_agent(shared_tracehouse: TraceHouseProcess,
+                                                          tmp_path: Path) -> None:
+    with running_nginx(tmp_path) as nginx_url:
+        mariadb_and_nginx(shared_tracehouse, tmp_path, nginx_url)
+
+
+def mariadb_and_nginx(th: TraceHouseProcess, tmp_path: Path, private_nginx: str) -> None:
+    mysql_service, nginx_service = f"orders-db-{uuid.uuid4().hex[:6]}", f"edge-{uuid.uuid4().hex[:6]}"
+    table = f"mw_{uuid.uuid4().hex[:10]}"
+    connection = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", database="test",
+                                 autocommit=True)
+    inserts = "Attributes['command'] = 'insert'"
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE TABLE {table} (id INT PRIMARY KEY)")
+        targets = (f'[[mysql]]\nname = "{mysql_service}"\nuser = "root"\n\n'
+                   f'[[nginx]]\nname = "{nginx_service}"\nurl = "{private_nginx}/nginx_status"\n')
+        with middleware_agent(tmp_path, th, targets):
+            before_inserts = wait_for(lambda: stored(th, "otel_metrics_sum", mysql_service, "mysql.commands", inserts),
+                                      timeout_s=30, message="mysql.commands in the store")[-1][1]
+            before_requests = wait_for(lambda: stored(th, "otel_metrics_sum", nginx_service, "nginx.requests"),
+                                       timeout_s=30, message="nginx.requests in the store")[-1][1]
+            inserted, requested = 25, 20
+            with connection.cursor() as cursor:
+                for i in range(inserted):
+                    cursor.execute(f"INSERT INTO {table} VALUES (%s)", (i,))
+            for _ in range(requested):
+                assert httpx.get(private_nginx + "/").status_code == 200
+            wait_for(lambda: stored(th, "otel_metrics_sum", mysql_service, "mysql.commands", inserts)[-1][1]
+                     >= before_inserts + inserted, timeout_s=30, message="the inserts in the store")
+            wait_for(lambda: stored(th, "otel_metrics_sum", nginx_service, "nginx.requests")[-1][1]
+                     >= before_requests + requested, timeout_s=30, message="the requests in the store")
+            with connection.cursor() as cursor:
+                cursor.execute("SHOW GLOBAL STATUS LIKE 'Com_insert'")
+                row = cursor.fetchone()
+            assert row is not None
+            assert stored(th, "otel_metrics_sum", mysql_service, "mysql.commands", inserts)[-1][1] <= float(row[1])
+            up = {i["name"]: i["up"] for i in httpx.get(f"{th.api_url}/api/v1/middleware", timeout=30).json()["instances"]}
+            assert up[mysql_service] is True and up[nginx_service] is True
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        connection.close()

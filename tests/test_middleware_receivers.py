@@ -143,12 +143,12 @@ def nginx_binary() -> str:
     return found
 
 
-@pytest.fixture
-def private_nginx(tmp_path: Path) -> Iterator[str]:
+@contextlib.contextmanager
+def running_nginx(directory: Path) -> Iterator[str]:
     """An nginx of the test's own with stub_status, on a free port; yields its base URL."""
     port = free_port()
-    prefix = tmp_path / "nginx"
-    prefix.mkdir()
+    prefix = directory / "nginx"
+    prefix.mkdir(parents=True)
     conf = prefix / "nginx.conf"
     conf.write_text(NGINX_CONF.format(prefix=prefix, port=port))
     process = subprocess.Popen([nginx_binary(), "-c", str(conf), "-p", str(prefix), "-e", str(prefix / "error.log")],
@@ -164,6 +164,12 @@ def private_nginx(tmp_path: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture
+def private_nginx(tmp_path: Path) -> Iterator[str]:
+    with running_nginx(tmp_path) as base:
+        yield base
 
 
 def test_redis_commands_processed_grows_by_the_commands_issued(private_redis: RedisServer) -> None:
