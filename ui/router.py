@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import plotly
 from fastapi import APIRouter, Request
@@ -119,6 +119,9 @@ PageBuilder = Callable[[Page], Awaitable[HTMLResponse]]
 
 async def run_page(request: Request, name: str, title: str, build: PageBuilder) -> HTMLResponse:
     page = Page(request, name, title)
+    if request.method == "POST" and cross_site(request):
+        page.errors.append("This form was sent from another site's page; nothing was changed.")
+        return page.render("message.html", status_code=403)
     try:
         return await build(page)
     except Exception as exc:  # noqa: BLE001 - a page always renders; the reason is shown and logged
@@ -504,6 +507,16 @@ async def middleware_page(request: Request) -> HTMLResponse:
 
 
 # --- alerts --------------------------------------------------------------------------------------------
+
+def cross_site(request: Request) -> bool:
+    """A form POST sent by another site's page (its Origin or Referer names another host), which the
+    browser would otherwise carry out with this user's access: a cross-site request forgery."""
+    source = request.headers.get("origin") or request.headers.get("referer")
+    if not source or source == "null":
+        return source == "null"
+    parsed = urlsplit(source)
+    return (parsed.scheme, parsed.netloc) != (request.url.scheme, request.url.netloc)
+
 
 async def _form(request: Request) -> dict[str, str]:
     body = (await request.body()).decode("utf-8", errors="replace")
