@@ -233,3 +233,14 @@ def test_a_service_that_dies_stops_the_demo_with_its_log(server_store_dsn: str, 
         assert _demo_processes(run_id) == []
     finally:
         _stop_if_running(process)
+
+
+def test_duration_ends_the_demo_by_itself(server_store_dsn: str, tmp_path: Path) -> None:
+    process, output, _ = _start_demo(server_store_dsn, tmp_path, "--db", "sqlite", "--redis", "off",
+                                     "--duration-s", "3")
+    try:
+        assert process.wait(timeout=240) == 0, output.read_text()[-3000:]
+        text = output.read_text()
+        assert "TraceHouse demo is running" in text and "demo: sent" in text and "none left running" in text
+    finally:
+        _stop_if_running(process)
