@@ -306,7 +306,8 @@ def run_compare(other: Callable[[Path], Backend], *, total_spans: int, clients: 
     say(f"building {total_spans:,} spans of OTLP requests")
     bodies, sent = build_bodies(total_spans, clients, spans_per_request)
     systems: list[dict[str, Any]] = []
-    for label, start in (("tracehouse", lambda: tracehouse_backend(work, store_dsn)), ("other", lambda: other(work))):
+    for label, start in (("tracehouse", lambda: tracehouse_backend(work, store_dsn)),
+                         ("the other backend", lambda: other(work))):
         say(f"starting {label}")
         backend = start()
         try:
