@@ -3,8 +3,8 @@
 - Each payload goes to the available endpoint with the fewest requests in flight (spans and
   metrics are sent from different threads and share the pool); ties are broken round-robin from a
   random starting endpoint, so a fleet of processes does not stampede the first collector.
-- An endpoint that refuses or times out is taken out of rotation (exponentially longer per
-  consecutive failure, at most `cooldown_s`) and the payload goes to the next one at once.
+- An endpoint that refuses or times out is taken out of rotation (0.5 s, or 2 s after a timeout,
+  doubling per consecutive failure up to `cooldown_s`) and the payload goes to the next one at once.
 - 429/503-style answers back that endpoint off for its Retry-After (or an exponential backoff with
   jitter), capped at `max_backoff_s`.
 - When every endpoint is out, the sender waits for the first to return, until the payload's
@@ -96,9 +96,11 @@ class EndpointPool:
             if result.retry_after_s is not None:
                 wait_s = min(result.retry_after_s, self.max_backoff_s)
             elif result.outcome is Outcome.UNREACHABLE:
-                wait_s = min(self.cooldown_s, 0.5 * 2 ** (endpoint.consecutive_failures - 1))
-                if "timed out" in result.detail:
-                    wait_s = self.cooldown_s
+                # Doubling per consecutive failure up to the cool-down: a restarting collector is back in
+                # rotation soon, a dead one is probed rarely. A timeout costs a whole request, so it
+                # starts longer.
+                first_s = 2.0 if "timed out" in result.detail else 0.5
+                wait_s = min(self.cooldown_s, first_s * 2 ** (endpoint.consecutive_failures - 1))
             else:
                 base = min(self.max_backoff_s, 0.5 * 2 ** (endpoint.consecutive_failures - 1))
                 wait_s = base * (0.5 + self._rng.random() / 2)  # jitter: a fleet must not retry in step

@@ -26,11 +26,16 @@ def sanitized_span(span: ReadableSpan) -> ReadableSpan:
     if not attributes or not any(key in attributes for key in STATEMENT_KEYS):
         return span
     system = attributes.get("db.system") or attributes.get("db.system.name")
-    cleaned: dict[str, Any] = dict(attributes)
+    changes: dict[str, str] = {}
     for key in STATEMENT_KEYS:
-        value = cleaned.get(key)
+        value = attributes.get(key)
         if isinstance(value, str):
-            cleaned[key] = sanitize_statement(value, str(system) if system else None)
+            stripped = sanitize_statement(value, str(system) if system else None)
+            if stripped != value:
+                changes[key] = stripped
+    if not changes:
+        return span  # already parameterized: nothing to hide, no copy
+    cleaned: dict[str, Any] = {**attributes, **changes}
     return ReadableSpan(
         name=span.name, context=span.context, parent=span.parent, resource=span.resource,
         attributes=cleaned, events=span.events, links=span.links, kind=span.kind, status=span.status,

@@ -235,3 +235,26 @@ def test_agent_pulls_in_no_server_code() -> None:
 ])
 def test_default_service_name_is_the_program(argv: list[str], name: str) -> None:
     assert program_name(argv) == name
+
+
+def test_spans_are_copied_only_when_a_statement_has_literals() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from tracehouse.agents.exporters import sanitized_span
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("test")
+    for statement in ("SELECT * FROM t WHERE id = %s", "SELECT * FROM t WHERE name = 'ann'"):
+        with tracer.start_as_current_span("query", attributes={"db.system": "postgresql", "db.statement": statement}):
+            pass
+    parameterized, literal = memory.get_finished_spans()
+    assert sanitized_span(parameterized) is parameterized
+    cleaned = sanitized_span(literal)
+    assert cleaned is not literal and cleaned.attributes is not None
+    assert cleaned.attributes["db.statement"] == "SELECT * FROM t WHERE name = ?"
+    assert (cleaned.context, cleaned.parent, cleaned.start_time, cleaned.end_time, cleaned.name) == \
+        (literal.context, literal.parent, literal.start_time, literal.end_time, literal.name)

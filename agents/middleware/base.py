@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -80,7 +81,20 @@ class Receiver:
         }
         if self.client_system:
             attributes[self.client_system[0]] = self.client_system[1]
+        aliases = address_aliases(self.address)
+        if aliases:
+            attributes["tracehouse.middleware.addresses"] = ",".join(aliases)
         return attributes
+
+
+def address_aliases(host: str) -> list[str]:
+    """The addresses `host` resolves to (once, at start-up), so that clients whose spans name the
+    middleware by IP address are matched to an instance configured by host name, and back."""
+    try:
+        found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return []
+    return sorted({str(info[4][0]) for info in found} - {host})
 
 
 @dataclass
