@@ -137,6 +137,8 @@ def test_ranking_puts_the_series_that_moves_with_p99_first() -> None:
     (Dependency("postgresql", "", None, peer_service="billing-db"),
      MiddlewareInstance("billing-db", "postgresql", "10.0.0.9", 5432), True),
     (Dependency("postgresql", "", None), MiddlewareInstance("billing-db", "postgresql", "10.0.0.9", 5432), False),
+    (Dependency("postgresql", "10.0.0.9", 5432),
+     MiddlewareInstance("billing-db", "postgresql", "db.internal", 5432, aliases=("10.0.0.9",)), True),
 ])
 def test_dependencies_match_middleware_by_system_address_port_or_peer_service(
         dependency: Dependency, instance: MiddlewareInstance, expected: bool) -> None:

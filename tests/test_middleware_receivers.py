@@ -197,6 +197,13 @@ def test_redis_commands_processed_grows_by_the_commands_issued(private_redis: Re
     assert scraper.resource["service.name"] == "cache"
     assert scraper.resource["server.port"] == private_redis.port
     assert scraper.resource["db.system"] == "redis"
+    assert "127.0.0.1" not in str(scraper.resource.get("tracehouse.middleware.addresses", ""))  # only aliases
+
+
+def test_a_host_name_is_resolved_for_matching_by_address() -> None:
+    receiver = RedisReceiver("cache", "localhost", 6379)
+    aliases = str(receiver.resource_attributes()["tracehouse.middleware.addresses"]).split(",")
+    assert "127.0.0.1" in aliases or "::1" in aliases
 
 
 def test_redis_keyspace_hit_ratio_matches_the_lookups(private_redis: RedisServer) -> None:

@@ -265,17 +265,20 @@ class MiddlewareInstance:
     system: str  # db.system / messaging.system of its clients, or the receiver's system
     address: str
     port: int | None
+    aliases: tuple[str, ...] = ()  # the addresses its configured host resolved to
 
 
 def matches(dependency: Dependency, instance: MiddlewareInstance) -> bool:
     """A dependency is this instance when the spans name it as peer.service, or name the same
-    system at the same address and port (loopback spellings are one; a missing port is the
-    system's default)."""
+    system at the same address (or one its host name resolved to) and port (loopback spellings
+    are one; a missing port is the system's default)."""
     if dependency.peer_service and dependency.peer_service == instance.service_name:
         return True
     if normal_system(dependency.system) != normal_system(instance.system):
         return False
-    if not dependency.address or normal_host(dependency.address) != normal_host(instance.address):
+    if not dependency.address:
+        return False
+    if normal_host(dependency.address) not in {normal_host(a) for a in (instance.address, *instance.aliases)}:
         return False
     default = DEFAULT_PORTS.get(normal_system(dependency.system))
     dependency_port = dependency.port if dependency.port is not None else default

@@ -348,8 +348,9 @@ def correlated(client: Client, service: str, win: Window, step_s: float, *, limi
                     for node, system, address, port, peer, db_name, n in
                     _rows(client, sql.SERVICE_DEPENDENCIES, parameters)]
     instances = [analysis.MiddlewareInstance(service_name=str(name), system=str(client_system or receiver_system),
-                                             address=str(address), port=_port(port))
-                 for name, receiver_system, client_system, address, port in
+                                             address=str(address), port=_port(port),
+                                             aliases=tuple(a for a in str(aliases).split(",") if a))
+                 for name, receiver_system, client_system, address, port, aliases in
                  _rows(client, sql.MIDDLEWARE_INSTANCES, parameters)]
     matched = analysis.match_dependencies(dependencies, instances)
 

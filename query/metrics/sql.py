@@ -209,7 +209,8 @@ SELECT ServiceName,
        anyLast(if(ResourceAttributes['db.system'] != '', ResourceAttributes['db.system'],
                   ResourceAttributes['messaging.system'])) AS client_system,
        anyLast(ResourceAttributes['server.address']) AS address,
-       anyLast(ResourceAttributes['server.port']) AS port
+       anyLast(ResourceAttributes['server.port']) AS port,
+       anyLast(ResourceAttributes['tracehouse.middleware.addresses']) AS aliases
 FROM {GAUGE}
 WHERE MetricName = 'up' AND ResourceAttributes['tracehouse.middleware.system'] != ''
   AND TimeUnix >= fromUnixTimestamp64Nano({{start_ns:Int64}}) - INTERVAL 1 DAY
