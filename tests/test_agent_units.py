@@ -258,3 +258,26 @@ def test_spans_are_copied_only_when_a_statement_has_literals() -> None:
     assert cleaned.attributes["db.statement"] == "SELECT * FROM t WHERE name = ?"
     assert (cleaned.context, cleaned.parent, cleaned.start_time, cleaned.end_time, cleaned.name) == \
         (literal.context, literal.parent, literal.start_time, literal.end_time, literal.name)
+
+
+def test_sliced_encoding_is_one_valid_request() -> None:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from tracehouse.agents.exporters import ENCODE_SLICE, TraceHouseSpanExporter
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("test")
+    for index in range(ENCODE_SLICE * 3 + 5):
+        with tracer.start_as_current_span(f"op-{index}", attributes={"db.statement": f"SELECT {index}"}):
+            pass
+    spans = memory.get_finished_spans()
+    exporter = TraceHouseSpanExporter(None, deadline_s=1)
+    request = ExportTraceServiceRequest.FromString(exporter._encode(spans))
+    decoded = [span for rs in request.resource_spans for ss in rs.scope_spans for span in ss.spans]
+    assert [span.name for span in decoded] == [span.name for span in spans]
+    assert {kv.value.string_value for span in decoded for kv in span.attributes} == {"SELECT ?"}
