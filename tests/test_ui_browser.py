@@ -477,3 +477,4 @@ def test_seeded_services_map_traces_and_pages(tracehouse: TraceHouseProcess, bro
     wait_for(lambda: "muted until" in browser.find_element(By.CSS_SELECTOR, "#rules-table tbody tr").text,
              timeout_s=15, message="the rule to show its silence")
     assert page_errors(browser) == []
+    screenshot(browser, "alerts-muted")
