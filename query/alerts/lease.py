@@ -71,7 +71,8 @@ class Lease:
 
     def _claim(self, version: int, ttl_ms: int) -> None:
         self.client.command(CLAIM_SQL, parameters={"name": self.name, "holder": self.holder, "ttl_ms": ttl_ms,
-                                                   "version": version})
+                                                   "version": version},
+                            settings={"insert_distributed_sync": 1})  # visible to the next read on a cluster
 
     def try_acquire(self) -> bool:
         """Claims or renews the lease; True when this replica holds it afterwards."""

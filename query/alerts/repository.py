@@ -83,12 +83,19 @@ MAX_VERSION_SQL = {
     SILENCES_TABLE: "SELECT max(version) FROM tracehouse_alert_silences WHERE rule_id = {key:String}",
 }
 
+_RULE_COLUMNS = ["id", "name", "body", "source", "deleted", "version", "updated_at"]
+_CHANNEL_COLUMNS = ["name", "body", "source", "deleted", "version", "updated_at"]
+_SILENCE_COLUMNS = ["rule_id", "until", "comment", "version", "created_at"]
 _STATE_COLUMNS = ["rule_id", "series", "labels", "state", "value", "active_since_ms", "fired_at_ms",
                   "resolved_at_ms", "last_notified_ms", "evaluated_at_ms", "version"]
 _HISTORY_COLUMNS = ["at", "rule_id", "rule_name", "series", "labels", "from_state", "to_state", "value",
                     "threshold", "severity", "silenced", "replica"]
 _NOTIFICATION_COLUMNS = ["at", "delivery_id", "rule_id", "rule_name", "series", "kind", "channel", "ok",
                          "attempts", "status_code", "error"]
+
+# On a cluster the alert tables are Distributed: insert synchronously, so that the next read (of
+# this or another replica) sees the row. A single node ignores the setting.
+SYNC_INSERT = {"insert_distributed_sync": 1}
 
 _version_lock = threading.Lock()
 _last_version = 0
@@ -205,7 +212,7 @@ class AlertRepository:
         self.client.insert(RULES_TABLE, [[rule_id, body.name, body.model_dump_json(), source, 0,
                                           self._version_after(RULES_TABLE, rule_id),
                                           from_ms(now)]],
-                           column_names=["id", "name", "body", "source", "deleted", "version", "updated_at"])
+                           column_names=_RULE_COLUMNS, settings=SYNC_INSERT)
         return StoredRule(rule_id, body, source, now)
 
     def delete_rule(self, rule_id: str) -> bool:
@@ -215,7 +222,7 @@ class AlertRepository:
         self.client.insert(RULES_TABLE, [[rule_id, existing.body.name, existing.body.model_dump_json(),
                                           existing.source, 1, self._version_after(RULES_TABLE, rule_id),
                                           from_ms(now_ms())]],
-                           column_names=["id", "name", "body", "source", "deleted", "version", "updated_at"])
+                           column_names=_RULE_COLUMNS, settings=SYNC_INSERT)
         return True
 
     # -- channels --------------------------------------------------------------------------
@@ -237,7 +244,7 @@ class AlertRepository:
         self.client.insert(CHANNELS_TABLE, [[name, body.model_dump_json(), source, 0,
                                              self._version_after(CHANNELS_TABLE, name),
                                              from_ms(now_ms())]],
-                           column_names=["name", "body", "source", "deleted", "version", "updated_at"])
+                           column_names=_CHANNEL_COLUMNS, settings=SYNC_INSERT)
         return StoredChannel(name, body, source)
 
     def delete_channel(self, name: str) -> bool:
@@ -246,7 +253,7 @@ class AlertRepository:
             return False
         self.client.insert(CHANNELS_TABLE, [[name, existing.body.model_dump_json(), existing.source, 1,
                                              self._version_after(CHANNELS_TABLE, name), from_ms(now_ms())]],
-                           column_names=["name", "body", "source", "deleted", "version", "updated_at"])
+                           column_names=_CHANNEL_COLUMNS, settings=SYNC_INSERT)
         return True
 
     # -- silences --------------------------------------------------------------------------
@@ -258,7 +265,7 @@ class AlertRepository:
         self.client.insert(SILENCES_TABLE, [[rule_id, from_ms(until_ms), comment,
                                              self._version_after(SILENCES_TABLE, rule_id),
                                              from_ms(now_ms())]],
-                           column_names=["rule_id", "until", "comment", "version", "created_at"])
+                           column_names=_SILENCE_COLUMNS, settings=SYNC_INSERT)
         return Silence(rule_id, until_ms, comment)
 
     def clear_silence(self, rule_id: str) -> None:
@@ -285,7 +292,7 @@ class AlertRepository:
         rows = [[s.rule_id, s.series, s.labels, s.state, s.value, s.active_since_ms, s.fired_at_ms,
                  s.resolved_at_ms, s.last_notified_ms, s.evaluated_at_ms,
                  max(next_version(), self._state_versions.get((s.rule_id, s.series), 0) + 1)] for s in states]
-        self.client.insert(STATE_TABLE, rows, column_names=_STATE_COLUMNS)
+        self.client.insert(STATE_TABLE, rows, column_names=_STATE_COLUMNS, settings=SYNC_INSERT)
 
     # -- history and deliveries ------------------------------------------------------------
     def append_history(self, entries: list[HistoryRow]) -> None:
@@ -293,7 +300,7 @@ class AlertRepository:
             return
         rows = [[from_ms(e.at_ms), e.rule_id, e.rule_name, e.series, e.labels, e.from_state, e.to_state, e.value,
                  e.threshold, e.severity, int(e.silenced), e.replica] for e in entries]
-        self.client.insert(HISTORY_TABLE, rows, column_names=_HISTORY_COLUMNS)
+        self.client.insert(HISTORY_TABLE, rows, column_names=_HISTORY_COLUMNS, settings=SYNC_INSERT)
 
     def history(self, *, rule_id: str = "", start_ms: int = 0, end_ms: int | None = None,
                 limit: int = 100) -> list[HistoryRow]:
@@ -309,7 +316,7 @@ class AlertRepository:
             return
         rows = [[from_ms(r.at_ms), r.delivery_id, r.rule_id, r.rule_name, r.series, r.kind, r.channel, int(r.ok),
                  r.attempts, r.status_code, r.error[:2000]] for r in records]
-        self.client.insert(NOTIFICATIONS_TABLE, rows, column_names=_NOTIFICATION_COLUMNS)
+        self.client.insert(NOTIFICATIONS_TABLE, rows, column_names=_NOTIFICATION_COLUMNS, settings=SYNC_INSERT)
 
     def notifications(self, *, rule_id: str = "", start_ms: int = 0, end_ms: int | None = None,
                       limit: int = 100) -> list[NotificationRow]:
