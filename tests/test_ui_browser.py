@@ -346,6 +346,13 @@ def test_seeded_services_map_traces_and_pages(tracehouse: TraceHouseProcess, bro
         "return document.getElementById('fig-service-map').layout.annotations"
         ".filter(a => a.showarrow && a.arrowcolor === '#d62728').length")
     assert red_edges == 3
+    open_page(browser, f"{ui}/map?range=15m&focus=frontend&depth=1", "service-map-focus")
+    focused = browser.execute_script(
+        "return document.getElementById('fig-service-map').data"
+        ".filter(t => t.mode === 'markers+text').flatMap(t => Array.from(t.text))")
+    assert sorted(focused) == ["checkout", "frontend"]
+    assert browser.find_element(By.ID, "cycle-banner")  # the cycles of the whole graph stay listed
+    open_page(browser, f"{ui}/map?range=15m")
     click_point(browser, "fig-service-map", "const t = gd.data[i]; return t.name === 'service' && t.text[j] === 'payments';")
     wait_for(lambda: urlparse(browser.current_url).path == "/ui/services/payments", timeout_s=15,
              message="a click on the payments node to open its page")

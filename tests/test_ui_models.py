@@ -201,3 +201,16 @@ def test_latest_value_per_label_skips_empty_steps() -> None:
     latest = latest_by_label(data, "service.name")
     assert latest == {"redis-main": (0.0, datetime(2026, 11, 26, 8, 1, tzinfo=UTC)),
                       "pg": (1.0, datetime(2026, 11, 26, 8, 0, tzinfo=UTC))}
+
+
+def test_neighbourhood_keeps_what_is_within_reach_of_the_focus() -> None:
+    from tracehouse.ui.graph import neighbourhood
+
+    graph = parse_graph(DEPENDENCIES)
+    near = neighbourhood(graph, "front", 1)
+    assert sorted(n.id for n in near.nodes) == ["a", "front"]
+    assert [(e.source, e.target) for e in near.edges] == [("front", "a")] and near.cycles == []
+    wider = neighbourhood(graph, "front", 2)
+    assert sorted(n.id for n in wider.nodes) == ["a", "b", "c", "front", "postgresql test"]  # c calls a
+    assert len(wider.cycles) == 1
+    assert [n.id for n in graph.nodes] == ["front", "a", "b", "c", "postgresql test"]  # the full graph is untouched

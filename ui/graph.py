@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tracehouse.ui.data import error_rate, first, num, rows, str_list, text
@@ -202,3 +202,21 @@ def edge_width_px(calls: float, max_calls: float) -> float:
     if max_calls <= 0 or calls <= 0:
         return 1.0
     return 1.0 + 7.0 * math.sqrt(calls / max_calls)
+
+
+def neighbourhood(graph: ServiceGraph, focus: str, depth: int = 1) -> ServiceGraph:
+    """The part of the graph within `depth` calls of `focus`, either direction, laid out again.
+    Cycles are kept when all their services are in view."""
+    keep = {focus}
+    frontier = {focus}
+    for _ in range(max(0, depth)):
+        reached = {e.target for e in graph.edges if e.source in frontier} | {
+            e.source for e in graph.edges if e.target in frontier}
+        frontier = reached - keep
+        keep |= reached
+    nodes = [replace(n) for n in graph.nodes if n.id in keep]
+    edges = [replace(e) for e in graph.edges if e.source in keep and e.target in keep]
+    cycles = [c for c in graph.cycles if set(c.services) <= keep]
+    part = ServiceGraph(nodes, edges, cycles)
+    layout(part)
+    return part

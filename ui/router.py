@@ -41,7 +41,7 @@ from tracehouse.ui.data import (
     text,
     to_datetime,
 )
-from tracehouse.ui.graph import parse_graph
+from tracehouse.ui.graph import neighbourhood, parse_graph
 from tracehouse.ui.render import figure_html
 from tracehouse.ui.timerange import PRESET_LABELS, REFRESH_CHOICES_S, TimeRange, page_url, parse_time_range
 from tracehouse.ui.tracemodel import build_trace
@@ -250,11 +250,21 @@ async def map_page(request: Request) -> HTMLResponse:
         deps_r, cycles_r = await page.api.gather(("/api/v1/dependencies", page.tr.api_params()),
                                                  ("/api/v1/dependencies/cycles", page.tr.api_params()))
         deps = page.ok(deps_r)
-        graph = parse_graph(deps) if deps is not None else None
+        full = parse_graph(deps) if deps is not None else None
+        focus = page.params.get("focus", "")
+        depth_text = page.params.get("depth", "1")
+        depth = int(depth_text) if depth_text in ("1", "2", "3") else 1
+        graph = full
+        if full is not None and focus:
+            if full.node(focus) is None:
+                page.notices.append(f"{focus} is not in the graph of this time range; showing every service.")
+            else:
+                graph = neighbourhood(full, focus, depth)
         trace_cycles = rows(page.ok(cycles_r), "trace_cycles")
         chart = figure_html(figures.service_map(graph, page.service_url), name="service-map", clickable=True) \
             if graph and graph.nodes else None
-        return page.render("map.html", graph=graph, chart=chart, trace_cycles=trace_cycles,
+        return page.render("map.html", graph=graph, full=full, focus=focus, depth=depth, chart=chart,
+                           trace_cycles=trace_cycles,
                            cycles_truncated=bool(cycles_r.ok and isinstance(cycles_r.data, Mapping)
                                                  and cycles_r.data.get("cycles_truncated")))
     return await run_page(request, "map", "Service map", build)
