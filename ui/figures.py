@@ -307,7 +307,7 @@ def service_map(graph: ServiceGraph, service_url: Callable[[str], str], *, heigh
             marker={"size": [sizes[n.id] for n in members], "symbol": symbol,
                     "color": [n.error_rate or 0.0 for n in members], "colorscale": ERROR_SCALE,
                     "cmin": 0.0, "cmax": max(0.1, max((n.error_rate or 0.0) for n in graph.nodes)),
-                    "line": {"color": "#333", "width": 1.5},
+                    "line": {"color": "#333", "width": 1.5}, "opacity": 1.0,
                     "colorbar": {"title": {"text": "error rate"}, "tickformat": ".0%", "len": 0.6}
                     if kind == "service" else None,
                     "showscale": kind == "service"},
