@@ -261,3 +261,15 @@ def test_heartbeat_missing_fires_when_an_instrumented_process_dies(alerting: Tra
     (notification,) = [json.loads(r.body) for r in receiver.accepted()]
     assert notification["kind"] == "firing" and notification["value"] > 5
     assert notification["labels"]["service"] == "worker" and notification["labels"]["instance"]
+
+
+def test_a_bad_rules_file_stops_start_up_with_a_clear_message(server_store_dsn: str, tmp_path: Path) -> None:
+    rules_file = tmp_path / "rules.yaml"
+    rules_file.write_text("rules:\n  - {name: no target, signal: p99_ms, threshold: 250}\n")
+    args = [sys.executable, "-m", "tracehouse", "up", "--store", server_store_dsn, "--host", "127.0.0.1",
+            "--otlp-grpc-port", str(free_port()), "--otlp-http-port", str(free_port()),
+            "--zipkin-port", str(free_port()), "--http-port", str(free_port())]
+    result = subprocess.run(args, env={**os.environ, "TRACEHOUSE_RULES_FILE": str(rules_file)},
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert f"rules_file {rules_file}: rules[0].target" in result.stdout + result.stderr
