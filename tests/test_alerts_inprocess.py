@@ -530,3 +530,26 @@ def test_lease_is_released_and_taken_over(session_store_dsn: str, database: str)
     assert b.try_acquire() and not a.try_acquire()
     view = b.current()
     assert view is not None and view.holder == "b"
+
+
+def test_rules_file_waits_for_a_store_that_is_not_there_yet(tmp_path: Path, session_store_dsn: str) -> None:
+    path = tmp_path / "rules.toml"
+    path.write_text('[[rules]]\nname = "late"\nsignal = "new_cycle"\nop = ">="\nthreshold = 1\n')
+    database = f"t_late_{uuid.uuid4().hex[:8]}"
+    service = AlertService(session_store_dsn, settings(rules_file=str(path)), database=database)
+    service.start()  # the database does not exist yet: start-up goes on, the evaluator retries
+    admin = storage.connect(session_store_dsn)
+    try:
+        wait_for(lambda: service.status.last_error, timeout_s=20, message="a failed pass")
+        admin.command(f"CREATE DATABASE {database}")
+        client = storage.connect(session_store_dsn, database=database)
+        storage.migrate(client)
+        wait_for(lambda: service.status.passes >= 1, timeout_s=30, message="a pass once the store is there")
+        from tracehouse.query.alerts.repository import AlertRepository
+
+        assert [r.id for r in AlertRepository(client).list_rules()] == ["late"]
+        client.close()
+    finally:
+        service.shutdown()
+        admin.command(f"DROP DATABASE IF EXISTS {database} SYNC")
+        admin.close()

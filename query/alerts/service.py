@@ -78,6 +78,16 @@ class AlertService:
         self._lock = threading.Lock()  # one evaluation pass at a time (thread or evaluate_now)
         self._started = False
         self._shut_down = False
+        self._pending_rules: rules_file.RulesFile | None = None
+
+    def _apply_rules_file(self, repository: AlertRepository) -> None:
+        parsed = self._pending_rules
+        if parsed is None:
+            return
+        written, removed = rules_file.apply(repository, parsed)
+        self._pending_rules = None
+        log.info("rules file %s: %d rules, %d channels (%d rules written, %d removed)",
+                 self.settings.rules_file, len(parsed.rules), len(parsed.channels), written, removed)
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -87,14 +97,16 @@ class AlertService:
             return
         self._started = True
         if self.settings.rules_file:
-            parsed = rules_file.parse(self.settings.rules_file)
-            client = self._connect()
+            self._pending_rules = rules_file.parse(self.settings.rules_file)  # a bad file fails here
             try:
-                written, removed = rules_file.apply(AlertRepository(client), parsed)
-            finally:
-                client.close()
-            log.info("rules file %s: %d rules, %d channels (%d rules written, %d removed)",
-                     self.settings.rules_file, len(parsed.rules), len(parsed.channels), written, removed)
+                client = self._connect()
+                try:
+                    self._apply_rules_file(AlertRepository(client))
+                finally:
+                    client.close()
+            except Exception as exc:  # noqa: BLE001 - the store may be down: the evaluator retries
+                log.warning("rules file %s not applied yet (%s); the evaluator will retry",
+                            self.settings.rules_file, exc)
         if not self.settings.alerts_enabled:
             log.info("alert evaluation is disabled (alerts_enabled = false)")
             return
@@ -166,6 +178,7 @@ class AlertService:
             client, lease = self._client, self._lease
             assert lease is not None
             repository = AlertRepository(client)
+            self._apply_rules_file(repository)
             self._record_outcomes(repository)
             leader = lease.try_acquire()
             if leader != self.status.leader:
