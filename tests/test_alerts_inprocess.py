@@ -308,6 +308,8 @@ def test_rule_fires_then_resolves_with_one_signed_notification_each(
         active = api.get("/api/v1/alerts").json()
         assert [(a["rule_id"], a["state"]) for a in active] == [("checkout-p99", "firing")]
         assert api.get("/api/v1/alerts/rules/checkout-p99").json()["state"] == "firing"
+        (series,) = api.get("/api/v1/alerts/rules/checkout-p99/series").json()
+        assert series["state"] == "firing" and series["value"] >= 250 and series["fired_at"]
 
         # fast spans keep arriving; the slow ones leave the 10 s window
         def fast_and_resolved() -> bool:

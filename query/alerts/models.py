@@ -267,6 +267,19 @@ class AlertOut(BaseModel):
     silenced: bool
 
 
+class SeriesStateOut(BaseModel):
+    """One series of a rule as the evaluator last left it."""
+
+    series: str
+    labels: dict[str, str]
+    state: AlertStateName
+    value: float | None
+    active_since: datetime | None
+    fired_at: datetime | None
+    resolved_at: datetime | None
+    evaluated_at: datetime | None
+
+
 class HistoryEntry(BaseModel):
     at: datetime
     rule_id: str

@@ -28,6 +28,7 @@ from tracehouse.query.alerts.models import (
     RuleIn,
     RuleOut,
     RuleTestResult,
+    SeriesStateOut,
     SilenceIn,
     SilenceOut,
     WouldNotify,
@@ -172,6 +173,21 @@ def delete_rule(rule_id: str, repository: Repository) -> Response:
     if not repository.delete_rule(rule_id):
         raise HTTPException(404, f"no rule {rule_id!r}")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/rules/{rule_id}/series", response_model=list[SeriesStateOut],
+            summary="Every series of a rule with its state and last value", responses=_answers(404))
+def rule_series(rule_id: str, repository: Repository) -> list[SeriesStateOut]:
+    if repository.get_rule(rule_id) is None:
+        raise HTTPException(404, f"no rule {rule_id!r}")
+
+    def at(epoch_ms: int) -> datetime | None:
+        return from_ms(epoch_ms) if epoch_ms else None
+
+    return [SeriesStateOut(series=s.series, labels=s.labels, state=s.state, value=s.value,
+                           active_since=at(s.active_since_ms), fired_at=at(s.fired_at_ms),
+                           resolved_at=at(s.resolved_at_ms), evaluated_at=at(s.evaluated_at_ms))
+            for s in repository.load_states(rule_id).values()]
 
 
 def _test(repository: AlertRepository, rule: StoredRule, settings: AlertSettings) -> RuleTestResult:
