@@ -13,7 +13,18 @@ def fetch(client: Client, statement: str, parameters: Mapping[str, Any] | None =
     return list(result.named_results())
 
 
+TEN_MINUTES_S = 600
+
+
 def seconds_params(start_ns: int, end_ns: int) -> dict[str, int]:
-    """Rollup bounds in whole seconds: the start's minute and the end rounded up."""
+    """Rollup bounds in whole seconds: the start's minute and the end rounded up; and the whole
+    ten-minute buckets in between, [mid_start_s, mid_end_s) (empty when there is none), which the
+    window_*.sql statements read from the ten-minute tables."""
     start_s = start_ns // 1_000_000_000
-    return {"start_s": start_s - start_s % 60, "end_s": -(-end_ns // 1_000_000_000)}
+    start_s -= start_s % 60
+    end_s = -(-end_ns // 1_000_000_000)
+    mid_start_s = -(-start_s // TEN_MINUTES_S) * TEN_MINUTES_S
+    mid_end_s = end_s // TEN_MINUTES_S * TEN_MINUTES_S
+    if mid_end_s <= mid_start_s:
+        mid_start_s = mid_end_s = end_s
+    return {"start_s": start_s, "end_s": end_s, "mid_start_s": mid_start_s, "mid_end_s": mid_end_s}

@@ -1,9 +1,9 @@
 """SQL statements of the query service, read once from `query/sql/*.sql`.
 
-A statement may include shared expressions by marker: `/*DB_SYSTEM*/`, `/*DB_STATEMENT*/`,
-`/*BACKEND_TARGET*/`, `/*EXTERNAL_PEER*/`, `/*SPAN_PAIRS*/`, `/*DB_ENDPOINT_PAIRS*/` and
-`/*DB_REPEAT_RUNS*/` are replaced by the files of those names. Other
-markers (`/*FILTERS*/`) are left for the reader, which fills them with constant fragments only.
+A statement includes shared parts by marker: `/*NAME*/` in the table below is replaced by the file
+of that name. The `/*WINDOW_...*/` parts read a rollup over a window: whole ten-minute buckets
+from the 10m table, the minutes at either end from the 1m table. Other markers (`/*FILTERS*/`)
+are left for the reader, which fills them with constant fragments only.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ _INCLUDES = {
     "/*EXTERNAL_PEER*/": "expr_external_peer",
     "/*DB_ENDPOINT_PAIRS*/": "db_endpoint_pairs",
     "/*DB_REPEAT_RUNS*/": "db_repeat_runs",
+    "/*WINDOW_RED*/": "window_red",
+    "/*WINDOW_SERVICE_EDGES*/": "window_service_edges",
+    "/*WINDOW_DB_CALLS*/": "window_db_calls",
 }
 
 

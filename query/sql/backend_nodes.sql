@@ -4,8 +4,7 @@ SELECT
     sum(Calls) AS calls,
     sum(Errors) AS errors,
     quantilesDDMerge(0.01, 0.5, 0.95, 0.99)(DurationSketch) AS quantiles
-FROM tracehouse_service_edges_1m
-WHERE Minute >= toDateTime({start_s:Int64}) AND Minute < toDateTime({end_s:Int64})
-  AND TargetKind != 'service'
+FROM /*WINDOW_SERVICE_EDGES*/
+WHERE TargetKind != 'service'
   AND Target IN {targets:Array(String)}
 GROUP BY Target

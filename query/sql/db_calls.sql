@@ -9,8 +9,8 @@ SELECT
     sum(DurationSumNs) AS total_ns,
     quantilesDDMerge(0.01, 0.5, 0.95, 0.99)(DurationSketch) AS quantiles,
     groupUniqArrayMerge(5)(ExampleTraceIds) AS example_trace_ids
-FROM tracehouse_db_calls_1m
-WHERE Minute >= toDateTime({start_s:Int64}) AND Minute < toDateTime({end_s:Int64})
+FROM /*WINDOW_DB_CALLS*/
+WHERE 1
   /*FILTERS*/
 GROUP BY ServiceName, DbSystem, DbName, Statement
 ORDER BY total_ns DESC, statement

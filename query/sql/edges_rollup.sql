@@ -13,8 +13,8 @@ SELECT
 FROM (
     SELECT toString(Source) AS Source, toString(SourceKind) AS SourceKind, toString(Target) AS Target,
            toString(TargetKind) AS TargetKind, Calls, Errors, DurationSumNs, DurationSketch, ExampleTraceIds
-    FROM tracehouse_service_edges_1m
-    WHERE Minute >= toDateTime({start_s:Int64}) AND Minute < toDateTime({end_s:Int64})
+    FROM /*WINDOW_SERVICE_EDGES*/
+    WHERE 1
     UNION ALL
     SELECT Source, SourceKind, Target, TargetKind, toUInt64(count()) AS Calls,
            toUInt64(sum(IsError)) AS Errors, sum(DurationNs) AS DurationSumNs,

@@ -12,7 +12,7 @@ SELECT
 FROM (
     SELECT toString(Source) AS Source, toString(SourceKind) AS SourceKind, toString(Target) AS Target,
            toString(TargetKind) AS TargetKind, Calls, Errors, DurationSumNs, DurationSketch, ExampleTraceIds
-    FROM tracehouse_service_edges_1m
-    WHERE Minute >= toDateTime({start_s:Int64}) AND Minute < toDateTime({end_s:Int64})
+    FROM /*WINDOW_SERVICE_EDGES*/
+    WHERE 1
 )
 GROUP BY Source, SourceKind, Target, TargetKind

@@ -7,6 +7,6 @@ SELECT
     sum(DurationSumNs) AS sum_ns,
     quantilesDDMerge(0.01, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999)(DurationSketch) AS quantiles,
     sumMap(DurationHistogram) AS histogram
-FROM tracehouse_red_1m
-WHERE Minute >= toDateTime({start_s:Int64}) AND Minute < toDateTime({end_s:Int64})
+FROM /*WINDOW_RED*/
+WHERE 1
   /*FILTERS*/

@@ -6,8 +6,7 @@ SELECT
     sum(Errors) AS errors,
     quantilesDDMerge(0.01, 0.5, 0.95, 0.99)(DurationSketch) AS quantiles,
     sum(DurationSumNs) AS total_ns
-FROM tracehouse_red_1m
-WHERE Minute >= toDateTime({start_s:Int64}) AND Minute < toDateTime({end_s:Int64})
-  AND ServiceName = {service:String}
+FROM /*WINDOW_RED*/
+WHERE ServiceName = {service:String}
 GROUP BY SpanName, SpanKind
 ORDER BY operation, span_kind

@@ -10,7 +10,7 @@ SELECT
     uniqExact(SpanName) AS operations,
     groupUniqArrayMerge(64)(Instances) AS instances,
     groupUniqArrayMerge(16)(Versions) AS versions
-FROM tracehouse_red_1m
-WHERE Minute >= toDateTime({start_s:Int64}) AND Minute < toDateTime({end_s:Int64})
+FROM /*WINDOW_RED*/
+WHERE 1
 GROUP BY ServiceName
 ORDER BY service

@@ -5,6 +5,6 @@ SELECT
     sum(Errors) AS errors,
     sum(DurationSumNs) AS total_ns,
     quantilesDDMerge(0.01, 0.5, 0.95, 0.99)(DurationSketch) AS quantiles
-FROM tracehouse_red_1m
-WHERE Minute >= toDateTime({start_s:Int64}) AND Minute < toDateTime({end_s:Int64})
+FROM /*WINDOW_RED*/
+WHERE 1
 GROUP BY ServiceName, SpanName

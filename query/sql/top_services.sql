@@ -4,6 +4,6 @@ SELECT
     sumIf(Errors, IsEntry = 1) AS errors,
     sumIf(DurationSumNs, IsEntry = 1) AS total_ns,
     quantilesDDMergeIf(0.01, 0.5, 0.95, 0.99)(DurationSketch, IsEntry = 1) AS quantiles
-FROM tracehouse_red_1m
-WHERE Minute >= toDateTime({start_s:Int64}) AND Minute < toDateTime({end_s:Int64})
+FROM /*WINDOW_RED*/
+WHERE 1
 GROUP BY ServiceName
