@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import io
 import json
+import logging
 import os
 import platform
 import sys
@@ -261,6 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         selected.remove("compare")
 
     from tracehouse.bench.report import to_markdown, write_results
+
+    logging.getLogger("tracehouse.storage").setLevel(logging.WARNING)  # one line per schema file is noise here
 
     results: dict[str, Any] = {"meta": _meta(args)}
     began = time.perf_counter()
