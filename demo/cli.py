@@ -260,7 +260,8 @@ def _table(load: Any, stored: StoredCounter, elapsed_s: float) -> Any:
 
     table = Table(title=f"demo load: {elapsed_s:,.0f} s, {load.total_requests:,} requests, "
                         f"{stored.spans:,} spans stored from {stored.services} services",
-                  title_justify="left")
+                  title_justify="left", caption=f"UI: {stored.api_url}/ui/   Ctrl-C stops the demo",
+                  caption_justify="left")
     for column in ("route", "requests", "errors", "error %", "p50 ms", "p95 ms"):
         table.add_column(column, justify="left" if column == "route" else "right")
     for route, stats in load.stats.items():
