@@ -415,6 +415,14 @@ def test_seeded_services_map_traces_and_pages(tracehouse: TraceHouseProcess, bro
     statements = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "#db-statements td.stmt")]
     assert statements == ["SELECT * FROM orders WHERE id = ?"]
 
+    # Filters reach the search: the failed traces of payments are exactly the seeded failures.
+    open_page(browser, f"{ui}/traces?range=15m&service=payments&status=error")
+    failed = {a.get_attribute("href").rsplit("/", 1)[1].split("?")[0]
+              for a in browser.find_elements(By.CSS_SELECTOR, "#traces-table a.trace-link")}
+    assert failed == {trace_ids[i] for i in range(TRACE_COUNT) if i % 3 == 0}
+    status = browser.find_element(By.CSS_SELECTOR, "#trace-filters select[name=status]")
+    assert Select(status).first_selected_option.text == "error"
+
     # Dragging across a time chart zooms the page to that span, as a custom range in the URL.
     open_page(browser, f"{ui}/traces?range=15m&service=frontend")
     span = browser.execute_script("""
