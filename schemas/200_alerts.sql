@@ -95,7 +95,7 @@ ORDER BY (at, rule_id);
 ${DISTRIBUTED tracehouse_alert_notifications 0};
 
 -- The evaluator lease: each replica keeps its latest claim (key: name, holder), the claim with the
--- highest version, then the smallest holder, is the lease.
+-- highest version, then the earliest claimed_at, then the smallest holder, is the lease.
 CREATE TABLE IF NOT EXISTS ${LOCAL tracehouse_alert_lease} ${ON_CLUSTER} (
     name String,
     holder String,

@@ -3,14 +3,16 @@
 ClickHouse has no compare-and-set, so the lease is a claim protocol on plain inserts, timed by the
 database's clock (`now64`), not the replicas':
 
-* Every claim is a row (name, holder, expires_at, version). The lease is the claim with the highest
-  version; equal versions are broken by the smallest holder name, so every reader picks the same row.
+* Every claim is a row (name, holder, expires_at, version, claimed_at), claimed_at stamped by the
+  database as the row is inserted. The lease is the claim with the highest version; of claims with
+  the same version the earliest wins (then the smallest holder name), so every reader that sees the
+  same rows picks the same winner, and a claim that arrives late cannot unseat one that was there first.
 * The holder renews by claiming version+1 while its lease is still valid for more than the settle
-  time; nobody else claims a lease that has not expired, so a renewal cannot race a takeover.
+  time; nobody else claims a lease that has not expired, so a renewal does not race a takeover.
 * A replica that finds the lease free (absent or expired) claims version+1, waits `settle_s`, and
-  reads again. Two replicas that both saw it free have both inserted before either reads back (their
-  inserts are synchronous and the settle time is longer than a read-then-insert), so both read the
-  same pair of claims and agree on the winner.
+  reads again. Inserts are synchronous, so any competing claim stamped before ours is visible by
+  then and wins; one stamped after ours loses to us. Either way all contenders agree. The one
+  assumption is that an insert becomes visible within `settle_s` of its stamp.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ SELECT holder, toUnixTimestamp64Milli(expires_at) AS expires_ms, version,
        toUnixTimestamp64Milli(now64(3)) AS now_ms
 FROM tracehouse_alert_lease
 WHERE name = {name:String}
-ORDER BY version DESC, holder ASC
+ORDER BY version DESC, claimed_at ASC, holder ASC
 LIMIT 1
 """
 
