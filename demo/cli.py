@@ -47,6 +47,25 @@ RUN_MARKER = "TRACEHOUSE_DEMO_RUN"  # every child carries it, so a check can fin
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill, the terminal closing
 
 
+# modules the shop cannot run without (PostgreSQL's psycopg and redis are optional: sqlite and no cache)
+REQUIRED_MODULES = ("flask", "requests", "fastapi", "uvicorn", "httpx", "opentelemetry.sdk",
+                    "opentelemetry.instrumentation.flask", "opentelemetry.instrumentation.fastapi")
+
+
+def missing_modules() -> list[str]:
+    import importlib.util
+
+    missing = []
+    for name in REQUIRED_MODULES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ModuleNotFoundError:  # a parent package is missing
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
+
+
 class Interrupted(Exception):
     """SIGINT or SIGTERM arrived while the demo was starting."""
 
@@ -321,6 +340,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.rate <= 0 or not 0 <= args.failure_rate <= 1 or args.slow_query_ms < 0 or args.duration_s < 0:
         print("tracehouse demo: --rate must be > 0, --failure-rate within 0..1, --slow-query-ms and --duration-s "
               ">= 0", file=sys.stderr)
+        return 2
+    missing = missing_modules()
+    if missing:
+        print(f"tracehouse demo: missing Python packages for the shop: {', '.join(missing)} "
+              "(pip install 'tracehouse[demo]')", file=sys.stderr)
         return 2
     try:
         addresses = _addresses(args)

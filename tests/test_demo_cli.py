@@ -244,3 +244,15 @@ def test_duration_ends_the_demo_by_itself(server_store_dsn: str, tmp_path: Path)
         assert "TraceHouse demo is running" in text and "demo: sent" in text and "none left running" in text
     finally:
         _stop_if_running(process)
+
+
+def test_missing_shop_packages_are_named_with_the_install_command(monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str],
+                                                                  tmp_path: Path) -> None:
+    from tracehouse.demo import cli
+
+    monkeypatch.setattr(cli, "REQUIRED_MODULES", ("flask", "no_such_module_for_the_shop"))
+    assert cli.main(["--logs", str(tmp_path / "logs")]) == 2
+    error = capsys.readouterr().err
+    assert "packages for the shop: no_such_module_for_the_shop (pip install 'tracehouse[demo]')" in error
+    assert not (tmp_path / "logs").exists()
