@@ -555,3 +555,18 @@ def test_rules_file_waits_for_a_store_that_is_not_there_yet(tmp_path: Path, sess
         service.shutdown()
         admin.command(f"DROP DATABASE IF EXISTS {database} SYNC")
         admin.close()
+
+
+def test_a_late_claim_at_the_same_version_does_not_unseat_the_holder(clickhouse: Client) -> None:
+    holder = Lease(clickhouse, "zz-holder", ttl_s=30, settle_s=0.05)
+    assert holder.try_acquire()
+    view = holder.current()
+    assert view is not None
+    # a contender that read the lease as free long ago and inserts its claim only now
+    clickhouse.command("INSERT INTO tracehouse_alert_lease (name, holder, expires_at, version, claimed_at) "
+                       "SELECT 'alert-evaluator', 'aa-late', now64(3) + toIntervalSecond(30), {v:UInt64}, "
+                       "now64(3) + toIntervalMillisecond(5)", parameters={"v": view.version})
+    late = Lease(clickhouse, "aa-late", ttl_s=30, settle_s=0.05)
+    current = late.current()
+    assert current is not None and current.holder == "zz-holder"
+    assert holder.still_held() and not late.try_acquire()
