@@ -76,3 +76,9 @@ def test_forms_posted_from_another_site_change_nothing(client: TestClient) -> No
     # Same origin goes on to the API (absent in this app, so the page says so).
     same = client.post("/ui/alerts/rules/r1/delete", headers={"Origin": "http://testserver"}, follow_redirects=False)
     assert same.status_code == 502 and "/api/v1/alerts/rules/r1 answered 404" in same.text
+
+
+def test_auto_refresh_reloads_get_pages_only(client: TestClient) -> None:
+    assert '<meta http-equiv="refresh" content="30">' in client.get("/ui/services?refresh=30").text
+    after_post = client.post("/ui/alerts/rules/r1/test?refresh=30", headers={"Origin": "http://testserver"})
+    assert "answered 404" in after_post.text and 'http-equiv="refresh"' not in after_post.text
