@@ -82,3 +82,4 @@ def test_auto_refresh_reloads_get_pages_only(client: TestClient) -> None:
     assert '<meta http-equiv="refresh" content="30">' in client.get("/ui/services?refresh=30").text
     after_post = client.post("/ui/alerts/rules/r1/test?refresh=30", headers={"Origin": "http://testserver"})
     assert "answered 404" in after_post.text and 'http-equiv="refresh"' not in after_post.text
+    assert 'action="/ui/alerts" id="timebar"' in after_post.text  # the range form goes back to a GET page
