@@ -27,8 +27,17 @@ FROM (
       AND ParentSpanId != ''
 ) AS c
 INNER JOIN (
+    -- Only PRODUCER spans need their attributes (the broker's name): reading the attribute map of
+    -- every candidate parent would dominate the cost.
+    SELECT TraceId, SpanId, ServiceName, '' AS Broker,
+           toUnixTimestamp64Nano(Timestamp) + toInt64(Duration) AS EndNs
+    FROM otel_traces
+    WHERE Timestamp >= fromUnixTimestamp64Nano({parent_from_ns:Int64})
+      AND Timestamp < fromUnixTimestamp64Nano({parent_to_ns:Int64})
+      AND SpanKind NOT IN ('Producer', 'SPAN_KIND_PRODUCER')
+    UNION ALL
     SELECT TraceId, SpanId, ServiceName,
-           if(SpanKind IN ('Producer', 'SPAN_KIND_PRODUCER') AND SpanAttributes['messaging.system'] != '',
+           if(SpanAttributes['messaging.system'] != '',
               concat(SpanAttributes['messaging.system'],
                      multiIf(SpanAttributes['messaging.destination.name'] != '', concat('/', SpanAttributes['messaging.destination.name']),
                              SpanAttributes['messaging.destination'] != '', concat('/', SpanAttributes['messaging.destination']),
@@ -38,6 +47,7 @@ INNER JOIN (
     FROM otel_traces
     WHERE Timestamp >= fromUnixTimestamp64Nano({parent_from_ns:Int64})
       AND Timestamp < fromUnixTimestamp64Nano({parent_to_ns:Int64})
+      AND SpanKind IN ('Producer', 'SPAN_KIND_PRODUCER')
 ) AS p ON c.TraceId = p.TraceId AND c.ParentSpanId = p.SpanId
 WHERE (p.Broker != '' OR c.ServiceName != p.ServiceName)
   AND greatest(c.EndNs, p.EndNs) >= {pair_end_from_ns:Int64}
