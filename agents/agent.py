@@ -19,7 +19,9 @@ logger = logging.getLogger("tracehouse.agents")
 def build_sampler(settings: AgentSettings) -> Any:
     from opentelemetry.sdk.trace import sampling
 
-    ratio = sampling.TraceIdRatioBased(settings.sampling_ratio)
+    # Ratio 1 and 0 are the constant samplers: same decisions, without the per-span arithmetic.
+    ratio = (sampling.ALWAYS_ON if settings.sampling_ratio >= 1.0 else sampling.ALWAYS_OFF
+             if settings.sampling_ratio <= 0.0 else sampling.TraceIdRatioBased(settings.sampling_ratio))
     return {
         "always_on": sampling.ALWAYS_ON,
         "always_off": sampling.ALWAYS_OFF,
