@@ -66,6 +66,25 @@ def test_spans_are_flushed_when_a_default_sigterm_ends_the_process() -> None:
         assert "SELECT count(*) FROM users WHERE email = ?" in statements
 
 
+def test_standard_otel_variables_are_honoured() -> None:
+    with running_peer() as peer:
+        env = agent_env(peer.url, OTEL_SERVICE_NAME="from-otel", OTEL_RESOURCE_ATTRIBUTES="team=payments,region=eu",
+                        OTEL_EXPORTER_OTLP_HEADERS="authorization=Bearer%20s3cret",
+                        OTEL_EXPORTER_OTLP_COMPRESSION="gzip", TRACEHOUSE_ENVIRONMENT="staging",
+                        TRACEHOUSE_SERVICE_VERSION="1.2.3")
+        result = subprocess.run([AGENT, "run", "--", sys.executable, "-m", "tests.apps.sqlite_script"], cwd=REPO,
+                                env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        accepted = peer.accepted()
+        assert accepted and all(r.headers.get("authorization") == "Bearer s3cret" for r in accepted)
+        assert all(r.headers.get("content-encoding") == "gzip" for r in accepted)  # the peer decompressed them
+        resource = accepted[0].resource_attributes()[0]
+        assert {key: resource[key] for key in ("service.name", "team", "region", "deployment.environment",
+                                               "service.version")} == {
+            "service.name": "from-otel", "team": "payments", "region": "eu", "deployment.environment": "staging",
+            "service.version": "1.2.3"}
+
+
 def test_bad_setting_prints_one_line_and_the_app_still_runs() -> None:
     with running_peer() as peer:
         result = subprocess.run(

@@ -281,3 +281,27 @@ def test_sliced_encoding_is_one_valid_request() -> None:
     decoded = [span for rs in request.resource_spans for ss in rs.scope_spans for span in ss.spans]
     assert [span.name for span in decoded] == [span.name for span in spans]
     assert {kv.value.string_value for span in decoded for kv in span.attributes} == {"SELECT ?"}
+
+
+def test_sampler_is_parent_based_with_the_configured_ratio() -> None:
+    from opentelemetry.sdk.trace.sampling import Decision
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
+
+    from tracehouse.agents.agent import build_sampler
+
+    def decide(ratio: float, trace_id: int, parent_sampled: bool | None) -> bool:
+        sampler = build_sampler(load_agent_settings({}, sampling_ratio=ratio))
+        context = None
+        if parent_sampled is not None:
+            parent = SpanContext(trace_id, 0x1234, is_remote=True,
+                                 trace_flags=TraceFlags(TraceFlags.SAMPLED if parent_sampled else 0))
+            context = set_span_in_context(NonRecordingSpan(parent))
+        return sampler.should_sample(context, trace_id, "op").decision is Decision.RECORD_AND_SAMPLE
+
+    rng = random.Random(7)
+    trace_ids = [rng.getrandbits(128) for _ in range(4000)]
+    kept = sum(decide(0.25, trace_id, None) for trace_id in trace_ids) / len(trace_ids)
+    assert 0.2 < kept < 0.3
+    assert all(decide(1.0, t, None) for t in trace_ids[:50]) and not any(decide(0.0, t, None) for t in trace_ids[:50])
+    assert all(decide(0.0, t, True) for t in trace_ids[:50])  # a sampled caller wins over the local ratio
+    assert not any(decide(1.0, t, False) for t in trace_ids[:50])

@@ -23,6 +23,7 @@ class Received:
     at: float  # monotonic seconds
     status: int  # what the peer answered
     body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
 
     def spans(self) -> list:
         if self.path != "/v1/traces":
@@ -102,7 +103,8 @@ def _handler(peer: OtlpPeer) -> type[BaseHTTPRequestHandler]:
                 upstream = httpx.post(peer.forward_to.rstrip("/") + self.path, content=body,
                                       headers={"Content-Type": "application/x-protobuf"}, timeout=30)
                 status = upstream.status_code
-            peer.record(Received(self.path, time.monotonic(), status, body))
+            peer.record(Received(self.path, time.monotonic(), status, body,
+                                 {key.lower(): value for key, value in self.headers.items()}))
             self.send_response(status)
             if retry_after is not None and status != 200:
                 self.send_header("Retry-After", retry_after)
