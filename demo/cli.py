@@ -165,6 +165,25 @@ def _detect_backends(args: argparse.Namespace, log_dir: Path, run_id: str) -> Ba
     return Backends(database_url, schema, redis_url)
 
 
+def redis_prefix(run_id: str) -> str:
+    return f"tracehouse-demo:{run_id}"
+
+
+def _drop_redis_keys(backends: Backends, run_id: str) -> None:
+    if not backends.redis_url:
+        return
+    try:
+        import redis
+
+        client = redis.Redis.from_url(backends.redis_url, socket_timeout=5, socket_connect_timeout=3)
+        keys = list(client.scan_iter(match=f"{redis_prefix(run_id)}:*", count=500))
+        if keys:
+            client.delete(*keys)
+        client.close()
+    except Exception as exc:  # noqa: BLE001 - leave them and say so
+        _say(f"demo: could not delete the demo's Redis keys ({redis_prefix(run_id)}:*): {exc}", error=True)
+
+
 def _drop_schema(args: argparse.Namespace, backends: Backends) -> None:
     if not backends.pg_schema:
         return
@@ -206,7 +225,7 @@ def _service_env(args: argparse.Namespace, backends: Backends, ports: dict[str, 
         "DEMO_DATABASE_URL": database_url,
         "DEMO_PG_SCHEMA": backends.pg_schema or "public",
         "DEMO_REDIS_URL": backends.redis_url,
-        "DEMO_REDIS_PREFIX": f"tracehouse-demo:{run_id}",
+        "DEMO_REDIS_PREFIX": redis_prefix(run_id),
         "DEMO_FAILURE_RATE": str(args.failure_rate),
         "DEMO_SLOW_QUERY_MS": str(args.slow_query_ms),
         "DEMO_CYCLE": "1" if args.cycle else "",
@@ -399,7 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = 1
     finally:
         starting[0] = False
-        code = _shutdown(supervisor, services, tracehouse, args, backends) or code
+        code = _shutdown(supervisor, services, tracehouse, args, backends, run_id) or code
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return code
@@ -412,7 +431,7 @@ def _say(text: str, *, error: bool = False) -> None:
 
 
 def _shutdown(supervisor: Supervisor, services: list[Child], tracehouse: Child | None, args: argparse.Namespace,
-              backends: Backends) -> int:
+              backends: Backends, run_id: str) -> int:
     """Services first (their agents flush to a TraceHouse still running), then TraceHouse; then checks
     that no process of any of their groups is left. Signals are ignored meanwhile: cleanup finishes."""
     for sig in STOP_SIGNALS:
@@ -423,6 +442,7 @@ def _shutdown(supervisor: Supervisor, services: list[Child], tracehouse: Child |
     if tracehouse is not None:
         supervisor.stop([tracehouse], timeout_s=60)
     _drop_schema(args, backends)
+    _drop_redis_keys(backends, run_id)
     left = supervisor.leftovers()
     if left:
         _say(f"demo: {len(left)} processes did not stop: {[p.pid for p in left]}", error=True)

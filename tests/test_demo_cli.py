@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from tests.support import free_port, wait_for
-from tracehouse.demo.cli import RUN_MARKER, SERVICE_NAMES
+from tracehouse.demo.cli import DEFAULT_POSTGRES, DEFAULT_REDIS, RUN_MARKER, SERVICE_NAMES, redis_prefix
 
 EXPECTED_EDGES = {("gateway", "orders"), ("orders", "inventory"), ("orders", "payments"),
                   ("payments", "notifications"), ("notifications", "orders")}
@@ -39,6 +39,23 @@ def _demo_processes(run_id: str) -> list[psutil.Process]:
         except psutil.Error:
             continue
     return found
+
+
+def _redis_keys(run_id: str) -> list[bytes]:
+    import redis
+
+    client = redis.Redis.from_url(DEFAULT_REDIS)
+    try:
+        return list(client.scan_iter(match=f"{redis_prefix(run_id)}:*"))
+    finally:
+        client.close()
+
+
+def _postgres_schema_exists(schema: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(DEFAULT_POSTGRES) as connection:
+        return connection.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone() is not None
 
 
 def _alive(pids: set[int]) -> list[int]:
@@ -156,11 +173,19 @@ def test_demo_traces_every_service_shows_the_map_and_stops_cleanly(
     started = {p.pid for p in psutil.Process(process.pid).children(recursive=True)}
     assert len(started) >= 1 + len(SERVICE_NAMES)
     assert {p.pid for p in _demo_processes(run_id)} >= started
+    uses_postgres, uses_redis = "databases   PostgreSQL" in text, ", Redis " in text
+    if uses_redis:
+        assert _redis_keys(run_id), "the shop's Redis keys"
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=120) == 0, output.read_text()[-3000:]
     assert "none left running" in output.read_text()
     assert _alive(started) == []
     assert _demo_processes(run_id) == []
+    # ... and leaves nothing in the machine's databases.
+    if uses_redis:
+        assert _redis_keys(run_id) == []
+    if uses_postgres:
+        assert not _postgres_schema_exists(f"tracehouse_demo_{run_id}")
 
 
 def test_demo_on_sqlite_without_redis_has_no_cycle_and_stops_on_sigterm(server_store_dsn: str, tmp_path: Path) -> None:
