@@ -44,8 +44,7 @@ def create_tables() -> None:
         rng = random.Random(7)
         for _ in range(40):
             items = [(rng.choice(SKUS), rng.randint(1, 3), rng.randint(199, 4999)) for _ in range(rng.randint(1, 4))]
-            order_id = _insert_order(rng.choice(CUSTOMERS), items, "paid")
-            del order_id
+            _insert_order(rng.choice(CUSTOMERS), items, "paid")
 
 
 def _insert_order(customer: str, items: list[tuple[str, int, int]], status: str) -> int:
