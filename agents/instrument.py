@@ -78,7 +78,11 @@ def instrument_installed(disabled: Iterable[str] = (), *, metrics: bool = False)
             if getattr(instrumentor, "is_instrumented_by_opentelemetry", False):
                 instrumented.append(name)
                 continue
-            instrumentor.instrument(skip_dep_check=True, **common, **INSTRUMENTOR_KWARGS.get(name, {}))
+            kwargs = {"skip_dep_check": True, **common, **INSTRUMENTOR_KWARGS.get(name, {})}
+            if name == "django" and _django_settings_pending():
+                _instrument_at_django_setup(instrumentor, kwargs)
+            else:
+                instrumentor.instrument(**kwargs)
             instrumented.append(name)
         except ImportError as exc:
             logger.debug("tracehouse agent: skipping instrumentation %s: %s", name, exc)
@@ -87,6 +91,38 @@ def instrument_installed(disabled: Iterable[str] = (), *, metrics: bool = False)
             logger.warning("tracehouse agent: instrumentation %s failed: %s", name, exc)
             failed.append(name)
     return InstrumentationReport(tuple(instrumented), tuple(skipped), tuple(failed))
+
+
+def _django_settings_pending() -> bool:
+    """True while Django cannot know its settings yet: `manage.py` and `wsgi.py` set
+    DJANGO_SETTINGS_MODULE only after the agent started. Instrumenting then would make the Django
+    instrumentation configure empty default settings, and the application's own would be ignored."""
+    import os
+
+    if os.environ.get("DJANGO_SETTINGS_MODULE"):
+        return False
+    from django.conf import settings
+
+    return not settings.configured
+
+
+def _instrument_at_django_setup(instrumentor: Any, kwargs: dict[str, Any]) -> None:
+    """Instruments Django on its first `django.setup()` (manage.py, get_wsgi_application and
+    get_asgi_application all call it before loading middleware), when its settings are known."""
+    import django
+
+    original = django.setup
+
+    def setup(*args: Any, **setup_kwargs: Any) -> Any:
+        django.setup = original  # once
+        try:
+            if not instrumentor.is_instrumented_by_opentelemetry:
+                instrumentor.instrument(**kwargs)
+        except Exception as exc:  # noqa: BLE001 - the application starts regardless
+            logger.warning("tracehouse agent: instrumentation django failed: %s", exc)
+        return original(*args, **setup_kwargs)
+
+    django.setup = setup
 
 
 # --- bootstrap ----------------------------------------------------------------------------------

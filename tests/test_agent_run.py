@@ -228,3 +228,38 @@ def test_bootstrap_lists_instrumentations_for_installed_libraries() -> None:
     assert any(name.startswith("opentelemetry-instrumentation-psycopg=") for name in lines)
     flask_line = next(line for name, line in lines.items() if name.startswith("opentelemetry-instrumentation-flask"))
     assert " installed " in flask_line
+
+
+def test_django_keeps_its_settings_and_is_traced(tmp_path: Path) -> None:
+    pytest.importorskip("django", reason="Django (dev extra) is needed for the Django test")
+    port = free_port()
+    with running_peer() as peer:
+        log = open(tmp_path / "django.log", "wb")  # noqa: SIM115 - closed below
+        process = subprocess.Popen(
+            [AGENT, "run", "--service-name", "site", "--", sys.executable, "-m", "gunicorn", "-w", "1",
+             "-b", f"127.0.0.1:{port}", "tests.apps.django_site:application"],
+            cwd=REPO, env=agent_env(peer.url, SQLITE_PATH=str(tmp_path / "site.db")), stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            response = wait_for(lambda: httpx.get(f"http://127.0.0.1:{port}/orders/41", timeout=5), timeout_s=60,
+                                message="the Django site to answer")
+            assert response.status_code == 200, (tmp_path / "django.log").read_text()[-2000:]
+            assert response.json()["next"] == 42 and response.json()["marker"] == "configured-by-the-site"
+
+            def spans() -> list[dict[str, str]]:
+                found = [attributes(span) | {"name": span.name, "kind": str(span.kind)}
+                         for r in peer.accepted() for span in r.spans()]
+                return found if any("db.statement" in s for s in found) and len(found) >= 2 else []
+
+            found = wait_for(spans, timeout_s=30, message="Django request and query spans")
+            server = [s for s in found if s.get("http.route") == "orders/<int:order_id>"]
+            assert server, found
+            statements = [s["db.statement"] for s in found if "db.statement" in s]
+            assert statements == ["SELECT %s + ?, ?"]
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+            log.close()
