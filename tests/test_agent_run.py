@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -263,3 +264,54 @@ def test_django_keeps_its_settings_and_is_traced(tmp_path: Path) -> None:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
             log.close()
+
+
+def test_celery_task_continues_the_producers_trace_in_a_prefork_worker(tmp_path: Path) -> None:
+    pytest.importorskip("celery", reason="Celery (dev extra) is needed for the Celery test")
+    queue = f"tracehouse-agent-{os.getpid()}-{free_port()}"
+    with running_peer() as peer:
+        env = agent_env(peer.url, CELERY_QUEUE=queue)
+        log_path = tmp_path / "worker.log"
+        log = open(log_path, "wb")  # noqa: SIM115 - closed below
+        worker = subprocess.Popen(
+            [AGENT, "run", "--service-name", "worker", "--", sys.executable, "-m", "celery", "-A",
+             "tests.apps.celery_tasks", "worker", "--pool", "prefork", "--concurrency", "1", "-Q", queue,
+             "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_for(lambda: "ready" in log_path.read_text(errors="replace"), timeout_s=60,
+                     message="the Celery worker to be ready")
+            sent = subprocess.run([AGENT, "run", "--service-name", "producer", "--", sys.executable, "-m",
+                                   "tests.apps.celery_tasks"], cwd=REPO, env=env, capture_output=True, text=True,
+                                  timeout=60)
+            assert sent.returncode == 0 and sent.stdout.strip() == "sent", sent.stderr
+
+            def spans_by_service() -> dict[str, list[Any]]:
+                found: dict[str, list[Any]] = {}
+                for request in peer.accepted():
+                    service = request.resource_attributes()[0]["service.name"]
+                    found.setdefault(service, []).extend(request.spans())
+                worker_spans = found.get("worker", [])
+                done = any(attributes(s).get("db.statement") for s in worker_spans) and any(
+                    s.kind == s.SPAN_KIND_CONSUMER for s in worker_spans)
+                return found if done and found.get("producer") else {}
+
+            found = wait_for(spans_by_service, timeout_s=60, message="producer and worker spans")
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
+            log.close()
+            from tests.apps.celery_tasks import app as celery_app
+
+            with celery_app.connection_for_write() as connection:
+                connection.default_channel.queue_delete(queue)  # leave the shared broker as it was
+    publish = [s for s in found["producer"] if s.kind == s.SPAN_KIND_PRODUCER]
+    run = [s for s in found["worker"] if s.kind == s.SPAN_KIND_CONSUMER]
+    assert len(publish) == 1 and len(run) == 1
+    assert run[0].trace_id == publish[0].trace_id and run[0].parent_span_id == publish[0].span_id
+    query = [s for s in found["worker"] if attributes(s).get("db.statement")]
+    assert [attributes(s)["db.statement"] for s in query] == ["SELECT ? + ?, ?"]
+    assert query[0].trace_id == run[0].trace_id and query[0].parent_span_id == run[0].span_id
