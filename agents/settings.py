@@ -68,7 +68,7 @@ class AgentSettings:
         _require(self.compression in COMPRESSIONS,
                  f"compression must be one of {', '.join(COMPRESSIONS)}, not {self.compression!r}")
         _require(self.sampler in SAMPLERS, f"sampler must be one of {', '.join(SAMPLERS)}, not {self.sampler!r}")
-        _require(0.0 <= self.sampling_ratio <= 1.0, f"sampling ratio must be between 0 and 1, not {self.sampling_ratio}")
+        _require(0.0 <= self.sampling_ratio <= 1.0, f"sampling_ratio must be between 0 and 1, not {self.sampling_ratio}")
         for name in ("request_timeout_s", "export_deadline_s", "metrics_interval_s", "schedule_delay_s"):
             _require(getattr(self, name) > 0, f"{name} must be greater than 0, not {getattr(self, name)}")
         for name in ("endpoint_cooldown_s", "max_backoff_s"):
@@ -77,9 +77,12 @@ class AgentSettings:
         _require(1 <= self.max_export_batch_size <= self.max_queue_size,
                  f"max_export_batch_size must be between 1 and max_queue_size ({self.max_queue_size}), "
                  f"not {self.max_export_batch_size}")
-        _require(0 <= self.service_port <= 65535, f"service port must be between 0 and 65535, not {self.service_port}")
+        _require(0 <= self.service_port <= 65535, f"service_port must be between 0 and 65535, not {self.service_port}")
         for endpoint in self.endpoints:
-            validate_endpoint(endpoint, self.protocol)
+            try:
+                validate_endpoint(endpoint, self.protocol)
+            except AgentConfigError as exc:
+                raise AgentConfigError(f"endpoints: {exc}") from None
 
     @property
     def effective_endpoints(self) -> tuple[str, ...]:
@@ -200,9 +203,11 @@ def load_agent_settings(environ: Mapping[str, str] | None = None, **overrides: A
     """Settings from the environment, then keyword overrides (those that are not None)."""
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     for variable, name, parser in OTEL_VARIABLES:
         if variable in environ and environ[variable].strip() != "":
             values[name] = _parsed(variable, environ[variable], parser)
+            sources[name] = variable
     traces_exporter = environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
     metrics_exporter = environ.get("OTEL_METRICS_EXPORTER", "").strip().lower()
     if traces_exporter == "none":
@@ -213,16 +218,22 @@ def load_agent_settings(environ: Mapping[str, str] | None = None, **overrides: A
         variable = tracehouse_variable(item.name)
         if variable in environ:
             values[item.name] = _parsed(variable, environ[variable], TYPE_PARSERS[str(item.type)])
+            sources[item.name] = variable
     known = {item.name for item in fields(AgentSettings)}
     for name, value in overrides.items():
         if name not in known:
             raise AgentConfigError(f"unknown agent setting {name!r}")
         if value is not None:
             values[name] = tuple(value) if isinstance(value, list) else value
+            sources[name] = f"init({name}=...)"
     try:
         return AgentSettings(**values)
-    except AgentConfigError:
-        raise
+    except AgentConfigError as exc:
+        message = str(exc)
+        field_name = message.split(" ", 1)[0].rstrip(":")
+        if field_name in sources:  # say where the bad value came from
+            message += f" (from {sources[field_name]})"
+        raise AgentConfigError(message) from None
     except (TypeError, ValueError) as exc:
         raise AgentConfigError(str(exc)) from None
 

@@ -69,7 +69,9 @@ def test_keyword_overrides_win_and_defaults_apply() -> None:
 
 
 @pytest.mark.parametrize(("environ", "fragment"), [
-    ({"TRACEHOUSE_SAMPLING_RATIO": "2"}, "sampling ratio must be between 0 and 1"),
+    ({"TRACEHOUSE_SAMPLING_RATIO": "2"},
+     "sampling_ratio must be between 0 and 1, not 2.0 (from TRACEHOUSE_SAMPLING_RATIO)"),
+    ({"OTEL_BSP_SCHEDULE_DELAY": "0"}, "schedule_delay_s must be greater than 0, not 0.0 (from OTEL_BSP_SCHEDULE_DELAY)"),
     ({"OTEL_TRACES_SAMPLER_ARG": "lots"}, "OTEL_TRACES_SAMPLER_ARG='lots' is not valid"),
     ({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, "protocol must be one of"),
     ({"TRACEHOUSE_ENDPOINTS": "collector:4318"}, "needs a scheme"),
