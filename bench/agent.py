@@ -12,7 +12,8 @@ to a real OTLP/HTTP endpoint (a local sink started here, or --endpoint). Reporte
 per request, the latency added over the uninstrumented app, and process CPU per request and per
 span, CPU of the export threads included (process_time covers every thread, flush included).
 
-    tracehouse bench agent [--requests 3000] [--rounds 3] [--db sqlite|postgresql] [--endpoint URL]
+    tracehouse bench agent [--requests 3000] [--rounds 3] [--db sqlite|postgresql [--query-ms 2]]
+                           [--via http|test-client] [--endpoint URL] [--json]
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ def _setup_bare_sdk(endpoint: str, db: str) -> Any:
     return provider
 
 
-def _make_app(db: str, sqlite_path: str) -> Any:
+def _make_app(db: str, sqlite_path: str, query_ms: float = 0.0) -> Any:
     from flask import Flask
 
     app = Flask("bench")
@@ -136,7 +137,10 @@ def _make_app(db: str, sqlite_path: str) -> Any:
     @app.get("/item/<int:item_id>")
     def item(item_id: int) -> dict[str, Any]:
         cursor = connection().cursor()
-        if db == "postgresql":
+        if db == "postgresql" and query_ms > 0:  # a query that takes the database query_ms to answer
+            cursor.execute("SELECT %s::int AS id, 'widget' AS name, 9.5 AS price FROM pg_sleep(%s)",
+                           (item_id, query_ms / 1000.0))
+        elif db == "postgresql":
             cursor.execute("SELECT %s::int AS id, 'widget' AS name, 9.5 AS price", (item_id,))
         else:
             cursor.execute("SELECT id, name, price FROM items WHERE id = ?", (item_id,))
@@ -169,9 +173,10 @@ def _client(app: Any, via: str) -> Callable[[str], int]:
     return get
 
 
-def worker(mode: str, requests: int, db: str, sqlite_path: str, endpoint: str, via: str) -> dict[str, Any]:
+def worker(mode: str, requests: int, db: str, sqlite_path: str, endpoint: str, via: str,
+           query_ms: float = 0.0) -> dict[str, Any]:
     provider = _setup_bare_sdk(endpoint, db) if mode == "bare-sdk" else None
-    app = _make_app(db, sqlite_path)
+    app = _make_app(db, sqlite_path, query_ms)
     get = _client(app, via)
     warmup = min(500, requests)
     for index in range(warmup):
@@ -222,7 +227,7 @@ def _prepare_sqlite(path: str) -> None:
 def _run_worker(mode: str, args: argparse.Namespace, sqlite_path: str, endpoint: str) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "TRACEHOUSE_"))}
     command = [sys.executable, "-m", "tracehouse.bench.agent", "--worker", mode, "--requests", str(args.requests),
-               "--db", args.db, "--via", args.via, "--sqlite-path", sqlite_path, "--endpoint", endpoint]
+               "--db", args.db, "--via", args.via, "--query-ms", str(args.query_ms), "--sqlite-path", sqlite_path, "--endpoint", endpoint]
     if mode == "agent":
         agent = str(Path(sys.executable).with_name("tracehouse-agent"))
         command = [agent, "run", "--service-name", "bench-agent", "--endpoint", endpoint, "--", *command]
@@ -242,6 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=3000, help="measured requests per round and mode")
     parser.add_argument("--rounds", type=int, default=3, help="fresh processes per mode (interleaved)")
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--query-ms", type=float, default=0.0,
+                        help="postgresql: make the query take this long in the database (pg_sleep)")
     parser.add_argument("--via", choices=("http", "test-client"), default="http",
                         help="real HTTP/1.1 server and client (default) or Flask's test client (no network)")
     parser.add_argument("--endpoint", help="OTLP/HTTP endpoint for the spans (default: a local sink)")
@@ -251,9 +258,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.requests < 10 or args.rounds < 1:
         parser.error("--requests must be at least 10 and --rounds at least 1")
+    if args.query_ms < 0 or (args.query_ms and args.db != "postgresql"):
+        parser.error("--query-ms needs --db postgresql and a value of 0 or more")
 
     if args.worker:
-        print(json.dumps(worker(args.worker, args.requests, args.db, args.sqlite_path, args.endpoint, args.via)))
+        print(json.dumps(worker(args.worker, args.requests, args.db, args.sqlite_path, args.endpoint, args.via,
+                                args.query_ms)))
         return 0
 
     with tempfile.TemporaryDirectory() as tmp, running_sink() as (sink, sink_url):
@@ -306,7 +316,8 @@ def summarize(results: dict[str, list[dict[str, Any]]], spans: dict[str, int],
 
 def print_table(summary: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
     how = "over HTTP/1.1 keep-alive (werkzeug server)" if args.via == "http" else "through Flask's test client"
-    print(f"\nFlask endpoint with one {args.db} query, {how}; {args.rounds} rounds x {args.requests} requests per mode\n")
+    query = f"one {args.db} query" + (f" taking {args.query_ms:g} ms" if args.query_ms else "")
+    print(f"\nFlask endpoint with {query}, {how}; {args.rounds} rounds x {args.requests} requests per mode\n")
     header = (f"{'mode':<22}{'p50 µs':>9}{'p99 µs':>9}{'added p50':>11}{'added p99':>11}{'added %':>9}"
               f"{'CPU µs/req':>12}{'spans/req':>11}{'CPU µs/span':>13}")
     print(header)
