@@ -53,14 +53,15 @@ def test_bench_all_quick_writes_json_markdown_and_chart(tmp_path: Path, server_s
 
 
 def test_compare_against_another_otlp_backend_counts_what_each_stored(
-        tmp_path: Path, tracehouse: TraceHouseProcess, server_store_dsn: str) -> None:
-    # The other backend here is a second TraceHouse, counted by a command, as any backend would be.
+        tmp_path: Path, tracehouse: TraceHouseProcess) -> None:
+    # The other backend here is a second TraceHouse, counted by a command, as any backend would be; the
+    # benchmark's own TraceHouse gets a fresh store of its own (the default), apart from the fixture's.
     count_command = (f"{sys.executable} -c \"import httpx; print(httpx.post('{tracehouse.api_url}/api/v1/sql', "
                      f"json={{'query': 'SELECT count() AS n FROM otel_traces'}}).json()['rows'][0]['n'])\"")
     out = tmp_path / "compare"
     result = _bench("compare", "--quick", "--compare-spans", "3000", "--out", str(out), "--no-png",
                     "--backend-name", "second", "--backend-otlp-url", tracehouse.otlp_http_url,
-                    "--backend-count-command", count_command, "--settle-s", "10", *_store_args(server_store_dsn))
+                    "--backend-count-command", count_command, "--settle-s", "10")
     assert result.returncode == 0, result.stderr[-4000:]
     compare = json.loads((out / "results.json").read_text())["compare"]
     systems = {s["name"]: s for s in compare["systems"]}
