@@ -7,12 +7,12 @@ database's clock (`now64`), not the replicas':
   database as the row is inserted. The lease is the claim with the highest version; of claims with
   the same version the earliest wins (then the smallest holder name), so every reader that sees the
   same rows picks the same winner, and a claim that arrives late cannot unseat one that was there first.
-* The holder renews by claiming version+1 while its lease is still valid for more than the settle
-  time; nobody else claims a lease that has not expired, so a renewal does not race a takeover.
-* A replica that finds the lease free (absent or expired) claims version+1, waits `settle_s`, and
-  reads again. Inserts are synchronous, so any competing claim stamped before ours is visible by
-  then and wins; one stamped after ours loses to us. Either way all contenders agree. The one
-  assumption is that an insert becomes visible within `settle_s` of its stamp.
+* Whoever finds the lease free (absent or expired) or held by itself claims version+1 (nobody
+  claims a lease another replica holds), waits `settle_s`, and reads again. Inserts are synchronous,
+  so a competing claim stamped before ours is visible by then and wins, and one stamped after ours
+  loses to us: all contenders agree. The holder renews the same way, so a renewal that comes late
+  (after its lease expired) cannot race a takeover either. The one assumption is that an insert
+  becomes visible within `settle_s` of its stamp.
 """
 
 from __future__ import annotations
@@ -79,12 +79,10 @@ class Lease:
     def try_acquire(self) -> bool:
         """Claims or renews the lease; True when this replica holds it afterwards."""
         view = self.current()
-        settle_ms = int(self.settle_s * 1000)
         if view is not None and view.holder != self.holder and view.valid:
             return False
-        renewing = view is not None and view.holder == self.holder and view.expires_ms - view.now_ms > settle_ms
         self._claim((view.version if view else 0) + 1, self.ttl_ms)
-        if not renewing and self.settle_s > 0:
+        if self.settle_s > 0:
             time.sleep(self.settle_s)
         after = self.current()
         held = after is not None and after.holder == self.holder and after.valid
