@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -69,6 +70,8 @@ class SystemResult:
     export_latency_p50_ms: float
     export_latency_p99_ms: float
     complete: bool  # every sent span was counted as stored
+    stored_timeline: list[tuple[float, int]] = field(default_factory=list)  # (s since the first request, stored)
+    count_error: str | None = None  # the last failed count, if any
 
 
 # --- load ------------------------------------------------------------------------------------------
@@ -114,13 +117,52 @@ def _send(client: int, url: str, bodies: list[bytes], start_at: float, out: Any)
                     continue
                 failed += 1
                 break
-    out.put((client, latencies_ms, acknowledged, refused, failed))
+    out.put((client, latencies_ms, acknowledged, refused, failed, time.time()))
+
+
+class StoredSampler:
+    """Counts a backend's stored spans every `interval_s` from the first request on, in a thread:
+    the latest count, when it last grew, and a timeline of (seconds since start, spans stored)."""
+
+    def __init__(self, backend: Backend, baseline: int, start_at: float, interval_s: float = 0.2) -> None:
+        self.backend = backend
+        self.baseline = baseline
+        self.start_at = start_at
+        self.interval_s = interval_s
+        self.stored = 0
+        self.stored_at = start_at  # wall time of the latest growth
+        self.last_growth = time.monotonic()
+        self.timeline: list[tuple[float, int]] = [(0.0, 0)]
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="stored-sampler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(60)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            if time.time() < self.start_at:
+                continue
+            try:
+                count = self.backend.count() - self.baseline
+            except Exception as exc:  # noqa: BLE001 - a failed count is retried; the last error is kept
+                self.error = f"{type(exc).__name__}: {exc}"
+                continue
+            if count != self.stored:
+                now = time.time()
+                self.stored, self.stored_at, self.last_growth = count, now, time.monotonic()
+                self.timeline.append((round(now - self.start_at, 2), count))
 
 
 def measure(backend: Backend, bodies: list[list[bytes]], sent: int, *, settle_s: float = 20.0,
             timeout_s: float = 600.0, progress: Callable[[str], None] | None = None) -> SystemResult:
-    """Sends `bodies` with one process per client, then counts until every span is stored or the
-    count has not grown for `settle_s` seconds."""
+    """Sends `bodies` with one process per client while counting what the backend stored; counting
+    goes on until every span is stored or the count has not grown for `settle_s` seconds."""
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
     say = progress or (lambda _: None)
@@ -132,47 +174,49 @@ def measure(backend: Backend, bodies: list[list[bytes]], sent: int, *, settle_s:
                for index, group in enumerate(bodies)]
     for worker in workers:
         worker.start()
+    sampler = StoredSampler(backend, baseline, start_at)
+    sampler.start()
     say(f"{backend.name}: sending {sent:,} spans")
     latencies: list[float] = []
     acknowledged_spans = refused = failed = 0
-    for _ in workers:
-        client, got, acked, refused_here, failed_here = results.get(timeout=timeout_s)
-        latencies += got
-        refused += refused_here
-        failed += failed_here
-        acknowledged_spans += sum(span_count(ExportTraceServiceRequest.FromString(bodies[client][i])) for i in acked)
-    for worker in workers:
-        worker.join()
-    acknowledged_after = time.time() - start_at
-    stored, stored_at = _wait_stored(backend, baseline, sent, settle_s=settle_s, timeout_s=timeout_s, say=say)
-    stored_after = max(stored_at - start_at, 1e-6)
+    finished_at = start_at
+    try:
+        for _ in workers:
+            client, got, acked, refused_here, failed_here, done_at = results.get(timeout=timeout_s)
+            latencies += got
+            refused += refused_here
+            failed += failed_here
+            finished_at = max(finished_at, done_at)
+            acknowledged_spans += sum(span_count(ExportTraceServiceRequest.FromString(bodies[client][i]))
+                                      for i in acked)
+        for worker in workers:
+            worker.join()
+        sampler.last_growth = max(sampler.last_growth, time.monotonic())  # settle_s counts from the last answer
+        deadline = time.monotonic() + timeout_s
+        reported = -1
+        while time.monotonic() < deadline:
+            if sampler.stored != reported:
+                reported = sampler.stored
+                say(f"{backend.name}: {reported:,} of {sent:,} spans stored")
+            if sampler.stored >= sent or time.monotonic() - sampler.last_growth > settle_s:
+                break
+            time.sleep(0.1)
+    finally:
+        sampler.stop()
+    sampler.timeline.append((round(time.time() - start_at, 2), sampler.stored))
+    stored = max(sampler.stored, 0)
+    acknowledged_after = max(finished_at - start_at, 1e-6)
+    stored_after = max(sampler.stored_at - start_at, 1e-6)
     quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [latencies[0] if latencies else 0.0] * 99
     return SystemResult(
         name=backend.name, counted_by=backend.counted_by, sent_spans=sent, acknowledged_spans=acknowledged_spans,
         stored_spans=stored, failed_requests=failed, refused_requests=refused,
         acknowledged_after_s=round(acknowledged_after, 2), stored_after_s=round(stored_after, 2),
-        acknowledged_spans_per_s=round(acknowledged_spans / max(acknowledged_after, 1e-6)),
+        acknowledged_spans_per_s=round(acknowledged_spans / acknowledged_after),
         stored_spans_per_s=round(stored / stored_after),
         export_latency_p50_ms=round(quantiles[49], 1), export_latency_p99_ms=round(quantiles[98], 1),
-        complete=stored >= sent,
+        complete=stored >= sent, stored_timeline=sampler.timeline, count_error=sampler.error,
     )
-
-
-def _wait_stored(backend: Backend, baseline: int, sent: int, *, settle_s: float, timeout_s: float,
-                 say: Callable[[str], None]) -> tuple[int, float]:
-    """(spans stored, wall time at which the count reached that value)."""
-    deadline = time.monotonic() + timeout_s
-    stored, stored_at = -1, time.time()
-    last_growth = time.monotonic()
-    while time.monotonic() < deadline:
-        now = backend.count() - baseline
-        if now != stored:
-            stored, stored_at, last_growth = now, time.time(), time.monotonic()
-            say(f"{backend.name}: {stored:,} of {sent:,} spans stored")
-        if stored >= sent or time.monotonic() - last_growth > settle_s:
-            break
-        time.sleep(0.1)
-    return max(stored, 0), stored_at
 
 
 # --- backends --------------------------------------------------------------------------------------

@@ -159,10 +159,18 @@ def figure(results: dict[str, Any]) -> Any:
     compare = results.get("compare") or {}
     if compare.get("systems"):
         systems = compare["systems"]
-        panels.append(("Side by side: stored spans/s", [go.Bar(
-            x=[s["name"] for s in systems], y=[s.get("stored_spans_per_s") or 0 for s in systems],
-            name="stored spans/s (side by side)",
-            text=[f"{(s.get('stored_spans_per_s') or 0):,.0f}" for s in systems], textposition="auto")], "spans/s"))
+        names = [s["name"] for s in systems]
+        panels.append(("Side by side: spans per second, stored vs acknowledged", [
+            go.Bar(x=names, y=[s.get("stored_spans_per_s") or 0 for s in systems],
+                   name="stored spans/s (side by side)",
+                   text=[f"{(s.get('stored_spans_per_s') or 0):,.0f}" for s in systems], textposition="auto"),
+            go.Bar(x=names, y=[s.get("acknowledged_spans_per_s") or 0 for s in systems],
+                   name="acknowledged spans/s (side by side)")], "spans/s"))
+        if any(s.get("stored_timeline") for s in systems):
+            panels.append(("Side by side: spans stored since the first request", [
+                go.Scatter(x=[t for t, _ in s["stored_timeline"]], y=[n for _, n in s["stored_timeline"]],
+                           mode="lines", line={"shape": "hv"}, name=f"{s['name']} stored")
+                for s in systems if s.get("stored_timeline")], "spans"))
     if not panels:
         return go.Figure(layout={"title": "TraceHouse benchmarks (no results)"})
     fig = make_subplots(rows=len(panels), cols=1, subplot_titles=[title for title, _, _ in panels],

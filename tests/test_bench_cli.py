@@ -68,7 +68,8 @@ def test_compare_against_another_otlp_backend_counts_what_each_stored(
     assert set(systems) == {"tracehouse", "second"}
     for system in systems.values():
         assert system["stored_spans"] == system["sent_spans"] == compare["sent_spans"] > 0
-        assert system["complete"] and system["stored_spans_per_s"] > 0
+        assert system["complete"] and system["stored_spans_per_s"] > 0 and system["count_error"] is None
+        assert system["stored_timeline"][-1][1] == system["sent_spans"]
     assert tracehouse.count("otel_traces") == compare["sent_spans"]
     assert "| second |" in (out / "results.md").read_text()
 

@@ -27,8 +27,10 @@ RESULTS: dict[str, Any] = {
         "uninstrumented": {"p50_us": 400.0, "p99_us": 600.0, "added_p50_us": 0.0, "added_p50_pct": 0.0},
         "agent": {"p50_us": 440.0, "p99_us": 700.0, "added_p50_us": 40.0, "added_p50_pct": 10.0}}},
     "compare": {"sent_spans": 5000, "clients": 2, "systems": [
-        {"name": "tracehouse", "stored_spans_per_s": 9000, "stored_spans": 5000, "counted_by": "sql"},
-        {"name": "phoenix", "stored_spans_per_s": 150, "stored_spans": 5000, "counted_by": "sqlite"}]},
+        {"name": "tracehouse", "stored_spans_per_s": 9000, "acknowledged_spans_per_s": 9100, "stored_spans": 5000,
+         "counted_by": "sql", "stored_timeline": [[0.0, 0], [0.4, 2500], [0.6, 5000]]},
+        {"name": "phoenix", "stored_spans_per_s": 150, "acknowledged_spans_per_s": 4000, "stored_spans": 5000,
+         "counted_by": "sqlite", "stored_timeline": [[0.0, 0], [10.0, 1500], [33.0, 5000]]}]},
 }
 
 
@@ -57,6 +59,9 @@ def test_figure_has_a_panel_per_measured_figure() -> None:
     assert bars["stored spans/s"] == [61_234]
     assert bars["median ms"] == [42.0, 75.0, 9.0]
     assert bars["stored spans/s (side by side)"] == [9000, 150]
+    assert bars["acknowledged spans/s (side by side)"] == [9100, 4000]
+    assert bars["phoenix stored"] == [0, 1500, 5000]
+    assert list(next(t for t in fig.data if t.name == "phoenix stored").x) == [0.0, 10.0, 33.0]
 
 
 def test_write_results_writes_json_markdown_and_html(tmp_path: Path) -> None:
