@@ -99,7 +99,14 @@ def plan_pairs(client: Client, settings: QuerySettings, window: TimeWindow) -> P
     return PairPlan(NO_PAIRS, "rollup", mark_ms if mark_ms is not None else window.start_ns // NS_PER_MS)
 
 
-def load_edges(client: Client, settings: QuerySettings, window: TimeWindow) -> EdgeSet:
+EXAMPLES = "groupUniqArrayMerge(5)(ExampleTraceIds)"
+NO_EXAMPLES = "[] :: Array(String)"
+
+
+def load_edges(client: Client, settings: QuerySettings, window: TimeWindow, *, examples: bool = True,
+               backends: bool = True) -> EdgeSet:
+    """The window's edges; with `examples`, up to five trace ids each; with `backends`, what every
+    database, broker and external node received (else `incoming` is empty: see `backend_totals`)."""
     plan = plan_pairs(client, settings, window)
     parameters: dict[str, Any] = dict(plan.pairs.parameters())
     if plan.mode == "raw":
@@ -107,31 +114,45 @@ def load_edges(client: Client, settings: QuerySettings, window: TimeWindow) -> E
         rows = fetch(client, sql("edges_raw"), parameters)
     else:
         parameters.update(seconds_params(window.start_ns, window.end_ns))
-        rows = fetch(client, sql("edges_rollup_only" if plan.pairs == NO_PAIRS else "edges_rollup"), parameters)
+        statement = sql("edges_rollup_only" if plan.pairs == NO_PAIRS else "edges_rollup")
+        rows = fetch(client, statement.replace("/*EXAMPLES*/", EXAMPLES if examples else NO_EXAMPLES), parameters)
     edges = sorted((_stats(row) for row in rows), key=lambda e: (e.source, e.target))
-    incoming = backend_nodes(client, edges, window)
+    incoming = backend_nodes(client, edges, window) if backends else {}
     return EdgeSet(edges, incoming, plan.mode, plan.complete_until_ms)
 
 
-def backend_nodes(client: Client, edges: list[EdgeStats], window: TimeWindow) -> dict[str, EdgeStats]:
-    """Per database or broker node, what all its callers saw: the edge itself when it has one
-    caller, else the callers' rollup rows merged (percentiles at minute resolution)."""
+def backend_totals(client: Client, window: TimeWindow) -> dict[str, EdgeStats]:
+    """What every database, broker and external node received over the window, from the rollup
+    (one query, independent of the edge query, so the two can run at once)."""
+    rows = fetch(client, sql("backend_nodes"), seconds_params(window.start_ns, window.end_ns))
+    out = {}
+    for row in rows:
+        q = list(row["quantiles"]) + [None] * 3
+        out[row["target"]] = EdgeStats("", "", row["target"], row["target_kind"], int(row["calls"]),
+                                       int(row["errors"]), int(row["total_ns"]), ms(q[0]), ms(q[1]), ms(q[2]), ())
+    return out
+
+
+def backend_nodes(client: Client, edges: list[EdgeStats], window: TimeWindow,
+                  totals: dict[str, EdgeStats] | None = None) -> dict[str, EdgeStats]:
+    """Per database, broker or external node, what all its callers saw: the edge itself when it
+    has one caller, else the totals (from `backend_totals`, read here when not given); a node
+    missing from the totals (an external peer only in the raw tail) adds up its edges."""
     callers: dict[str, list[EdgeStats]] = defaultdict(list)
     for edge in edges:
         if edge.target_kind != "service":
             callers[edge.target].append(edge)
     incoming = {target: into[0] for target, into in callers.items() if len(into) == 1}
     shared = sorted(target for target, into in callers.items() if len(into) > 1)
-    if shared:
-        rows = fetch(client, sql("backend_nodes"), {**seconds_params(window.start_ns, window.end_ns),
-                                                    "targets": shared})
-        merged = {row["target"]: row for row in rows}
-        for target in shared:
-            into = callers[target]
-            q = list(merged[target]["quantiles"]) + [None] * 3 if target in merged else [None] * 3
-            incoming[target] = EdgeStats("", "", target, into[0].target_kind, sum(e.calls for e in into),
-                                         sum(e.errors for e in into), sum(e.total_ns for e in into),
-                                         ms(q[0]), ms(q[1]), ms(q[2]), ())
+    if shared and totals is None:
+        totals = backend_totals(client, window)
+    for target in shared:
+        into = callers[target]
+        known = (totals or {}).get(target)
+        incoming[target] = EdgeStats("", "", target, into[0].target_kind, sum(e.calls for e in into),
+                                     sum(e.errors for e in into), sum(e.total_ns for e in into),
+                                     known.p50_ms if known else None, known.p95_ms if known else None,
+                                     known.p99_ms if known else None, ())
     return incoming
 
 
@@ -148,11 +169,12 @@ class ServiceStats:
     versions: tuple[str, ...]
 
 
-def load_services(client: Client, window: TimeWindow) -> list[ServiceStats]:
+def load_services(client: Client, window: TimeWindow, *, details: bool = True) -> list[ServiceStats]:
     """Every service with spans in the window; numbers of its entry spans, or of all its spans
-    when it has no entry spans (a batch job that only calls out)."""
+    when it has no entry spans (a batch job that only calls out). Without `details`, no
+    operation count, instances or versions (what a graph node needs, read faster)."""
     bounds = seconds_params(window.start_ns, window.end_ns)
-    rows = fetch(client, sql("services"), bounds)
+    rows = fetch(client, sql("services" if details else "service_nodes"), bounds)
     without_entry = [row["service"] for row in rows if int(row["entry_calls"]) == 0]
     span_quantiles = {}
     if without_entry:

@@ -148,6 +148,7 @@ class Dependencies(Window):
     nodes: list[GraphNode]
     edges: list[GraphEdge]
     cycles: list[ServiceCycle]
+    cycles_truncated: bool = Field(description="more cycles exist than the enumeration bound (max_cycles)")
     source: Literal["raw", "rollup"] = Field(description="raw spans (small windows) or rollups")
     complete_until: str | None = Field(
         description="service-to-service edges are complete up to this time; null: through `end`. Set when "

@@ -83,7 +83,7 @@ def top(
             entries.append(_entry(row["statement"], int(row["calls"]), int(row["errors"]), int(row["total_ns"]),
                                   row["quantiles"], service=row["service"], db_system=row["db_system"]))
     else:
-        for edge in load_edges(client, settings, window).edges:
+        for edge in load_edges(client, settings, window, examples=False, backends=False).edges:
             entries.append(TopEntry(name=f"{edge.source} -> {edge.target}", source=edge.source, target=edge.target,
                                     calls=edge.calls, errors=edge.errors, error_rate=edge.error_rate,
                                     p50_ms=edge.p50_ms, p95_ms=edge.p95_ms, p99_ms=edge.p99_ms,

@@ -9,7 +9,7 @@ SELECT
     sum(Errors) AS errors,
     sum(DurationSumNs) AS total_ns,
     quantilesDDMerge(0.01, 0.5, 0.95, 0.99)(DurationSketch) AS quantiles,
-    groupUniqArrayMerge(5)(ExampleTraceIds) AS example_trace_ids
+    /*EXAMPLES*/ AS example_trace_ids
 FROM (
     SELECT toString(Source) AS Source, toString(SourceKind) AS SourceKind, toString(Target) AS Target,
            toString(TargetKind) AS TargetKind, Calls, Errors, DurationSumNs, DurationSketch, ExampleTraceIds
