@@ -223,3 +223,23 @@ def test_time_parameters() -> None:
     with pytest.raises(BadParameter):
         window("2023-11-14T22:13:20Z", "2023-11-14T22:13:20Z", default_s=3600)
     assert window(None, "1700000000000", default_s=60).seconds == 60
+
+
+@given(st.integers(1_600_000_000, 2_000_000_000), st.integers(1, 3 * 86_400))
+def test_rollup_bounds_cover_the_window_once(start_s: int, length_s: int) -> None:
+    from tracehouse.query.rows import seconds_params
+
+    bounds = seconds_params(start_s * 1_000_000_000 + 123, (start_s + length_s) * 1_000_000_000)
+    assert bounds["start_s"] % 60 == 0 and bounds["start_s"] <= start_s < bounds["start_s"] + 60
+    assert bounds["end_s"] == start_s + length_s
+    assert bounds["start_s"] <= bounds["mid_start_s"] <= bounds["mid_end_s"] <= bounds["end_s"]
+    if bounds["mid_start_s"] < bounds["mid_end_s"]:  # whole ten-minute buckets in the middle
+        assert bounds["mid_start_s"] % 600 == 0 and bounds["mid_end_s"] % 600 == 0
+
+
+def test_window_pair_query_reaches_back_by_the_gap() -> None:
+    from tracehouse.query.rollup import PairQuery
+
+    query = PairQuery.for_window(10_000, 20_000, 3_000)
+    assert query.parameters() == {"child_from_ns": 7_000, "child_to_ns": 20_000, "parent_from_ns": 7_000,
+                                  "parent_to_ns": 20_000, "pair_end_from_ns": 10_000, "pair_end_to_ns": 20_000}
