@@ -570,3 +570,20 @@ def test_a_late_claim_at_the_same_version_does_not_unseat_the_holder(clickhouse:
     current = late.current()
     assert current is not None and current.holder == "zz-holder"
     assert holder.still_held() and not late.try_acquire()
+
+
+def test_channel_test_sends_one_signed_notification(api: TestClient) -> None:
+    with WebhookReceiver() as receiver:
+        webhook_channel(api, receiver.url)
+        result = api.post("/api/v1/alerts/channels/ops-webhook/test").json()
+    assert result["ok"] is True and result["attempts"] == 1 and result["status_code"] == 200
+    (request,) = receiver.requests
+    assert verify(SECRET, request.body, request.headers[SIGNATURE_HEADER])
+    assert request.headers["X-TraceHouse-Event"] == "test" and json.loads(request.body)["kind"] == "test"
+    webhook_channel(api, f"http://127.0.0.1:{free_port()}/hook", name="dead")
+    dead = api.post("/api/v1/alerts/channels/dead/test").json()
+    assert dead["ok"] is False and dead["attempts"] == 1 and "ConnectError" in dead["error"]
+    assert api.post("/api/v1/alerts/channels/log/test").json()["ok"] is True
+    assert api.post("/api/v1/alerts/channels/nope/test").status_code == 404
+    recorded = {(r["channel"], r["kind"], r["ok"]) for r in api.get("/api/v1/alerts/notifications").json()}
+    assert recorded == {("ops-webhook", "test", True), ("dead", "test", False), ("log", "test", True)}

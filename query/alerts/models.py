@@ -308,6 +308,14 @@ class NotificationRecord(BaseModel):
     error: str
 
 
+class ChannelTestResult(BaseModel):
+    delivery_id: str
+    ok: bool
+    attempts: int
+    status_code: int = Field(..., description="the HTTP or SMTP status of the last attempt (0: none)")
+    error: str
+
+
 class WouldNotify(BaseModel):
     channel: str
     kind: str

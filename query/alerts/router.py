@@ -6,6 +6,7 @@ Routes take a store client (`Store`) and, when the app runs the evaluator, the `
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from datetime import UTC, datetime
@@ -15,13 +16,14 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
-from tracehouse.query.alerts.channels import LOG_CHANNEL, body_for, payload
+from tracehouse.query.alerts.channels import LOG_CHANNEL, Notification, body_for, payload
 from tracehouse.query.alerts.evaluator import evaluate_rule, notification_for
 from tracehouse.query.alerts.models import (
     AlertOut,
     ChannelBody,
     ChannelIn,
     ChannelOut,
+    ChannelTestResult,
     HistoryEntry,
     NotificationRecord,
     RuleBody,
@@ -33,7 +35,15 @@ from tracehouse.query.alerts.models import (
     SilenceOut,
     WouldNotify,
 )
-from tracehouse.query.alerts.repository import AlertRepository, StoredRule, from_ms, now_ms, to_ms
+from tracehouse.query.alerts.notifier import Notifier
+from tracehouse.query.alerts.repository import (
+    AlertRepository,
+    NotificationRow,
+    StoredRule,
+    from_ms,
+    now_ms,
+    to_ms,
+)
 from tracehouse.query.alerts.rules_file import slug
 from tracehouse.query.alerts.settings import AlertSettings
 from tracehouse.query.alerts.state import SEVERITY_ORDER, StateName, worst_state
@@ -383,3 +393,28 @@ def delete_channel(name: str, repository: Repository) -> Response:
     if not repository.delete_channel(name):
         raise HTTPException(404, f"no channel {name!r}")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/channels/{name}/test", response_model=ChannelTestResult, responses=_answers(404),
+             summary="Send a test notification to a channel now (one attempt) and report the outcome")
+def test_channel(name: str, repository: Repository, settings: Settings) -> ChannelTestResult:
+    stored = repository.get_channel(name)
+    if stored is None and name != LOG_CHANNEL:
+        raise HTTPException(404, f"no channel {name!r}")
+    at_ms = now_ms()
+    notification = Notification(
+        kind="test", delivery_id=uuid.uuid4().hex, rule_id="", rule_name="channel test",
+        description="a test notification from TraceHouse", severity="info", signal="test", op=">", threshold=0.0,
+        rule_labels={}, target={}, series="", series_labels={}, value=None, active_since_ms=at_ms,
+        fired_at_ms=at_ms, resolved_at_ms=0, at_ms=at_ms)
+    notifier = Notifier(dataclasses.replace(settings, webhook_max_attempts=1, delivery_workers=1, rules_file=None))
+    try:
+        result = notifier.deliver(name, stored.body if stored else None, notification)
+    finally:
+        notifier.shutdown(timeout_s=0)
+    repository.record_notifications([NotificationRow(
+        at_ms=now_ms(), delivery_id=notification.delivery_id, rule_id="", rule_name="channel test", series="",
+        kind="test", channel=name, ok=result.ok, attempts=result.attempts, status_code=result.status_code,
+        error=result.error)])
+    return ChannelTestResult(delivery_id=notification.delivery_id, ok=result.ok, attempts=result.attempts,
+                             status_code=result.status_code, error=result.error)
