@@ -161,8 +161,12 @@ def test_demo_traces_every_service_shows_the_map_and_stops_cleanly(
                         timeout_s=30, interval_s=2, message="failed payments")
     assert 0 < payments[0]["error_rate"] < 0.6
 
-    top = _get(f"{api}/api/v1/top?by=p99&entity=db_statement&n=3")["items"]
-    assert top[0]["service"] == "orders" and "LIKE" in top[0]["name"] and top[0]["p99_ms"] >= 250, top[0]
+    # The slow query is among the three slowest statements (a busy machine may slow another one as much).
+    def slow_query() -> list[dict[str, Any]]:
+        top = _get(f"{api}/api/v1/top?by=p99&entity=db_statement&n=3")["items"]
+        return [t for t in top if t["service"] == "orders" and "LIKE" in t["name"] and t["p99_ms"] >= 250]
+
+    wait_for(slow_query, timeout_s=30, interval_s=2, message="the slow search query among the slowest statements")
 
     # Every page the banner points at answers.
     for url in sorted({word for word in text.split() if word.startswith(f"{api}/ui/")}):
