@@ -20,7 +20,6 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlencode, urlparse, urlunparse
 
 from fastapi.testclient import TestClient
@@ -110,9 +109,21 @@ def load(client: storage.Client, spans: int, window_s: int, *, log: Callable[[st
     return time.perf_counter() - began
 
 
+def wait_for_merges(client: storage.Client, timeout_s: float = 180.0) -> float:
+    """Waits until the store has merged what the load wrote (as it would have long before anyone
+    looks at an hour of data); returns the seconds waited."""
+    began = time.perf_counter()
+    while time.perf_counter() - began < timeout_s:
+        if not client.command("SELECT count() FROM system.merges WHERE database = currentDatabase()"):
+            break
+        time.sleep(0.5)
+    return time.perf_counter() - began
+
+
 def time_requests(http: TestClient, name: str, paths: Sequence[str], runs: int) -> Timing:
-    """Median and p90 of `runs` requests (cycling through `paths`), after one warm-up."""
-    http.get(paths[0])
+    """Median and p90 of `runs` requests (cycling through `paths`), after warm-up requests."""
+    for path in paths[:3]:
+        http.get(path)
     durations = []
     status = 200
     for run in range(runs):
@@ -149,6 +160,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> list[Ti
         EdgeRollup(lambda: client, settings).run_once(client=client)
         log(f"edge rollup caught up in {time.perf_counter() - began:.1f} s "
             f"(the newest {settings.lateness_s} s stay in the raw tail)")
+        log(f"background merges done after {wait_for_merges(client):.1f} s")
         trace_ids = [row[0] for row in client.query(
             "SELECT TraceId FROM otel_traces WHERE SpanName LIKE 'GET /api/%' ORDER BY cityHash64(TraceId) LIMIT 20"
         ).result_rows]

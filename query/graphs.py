@@ -74,12 +74,14 @@ class PairPlan:
     pairs: PairQuery
     mode: str  # "raw": the whole window from raw spans; "rollup": rollup plus (maybe) the raw tail
     complete_until_ms: int | None  # None: complete through the window's end
+    recent_run_id: int | None = None  # read the tail from this snapshot instead of raw spans
 
 
 def plan_pairs(client: Client, settings: QuerySettings, window: TimeWindow) -> PairPlan:
     """Small windows are joined exactly from raw spans. Longer ones read the rollup, plus the pairs
-    past the rollup job's watermark when there are few enough spans there to join quickly;
-    otherwise the answer is complete up to the watermark (at most lateness + interval ago)."""
+    past the rollup job's watermark: joined from raw spans when there are few enough spans there,
+    else from the job's newest snapshot of them (complete up to when it was taken, at most one
+    interval ago), else nothing (complete up to the watermark, at most lateness + interval ago)."""
     gap_ns = settings.max_pair_gap_s * NS_PER_S
     everything = PairQuery(window.start_ns, window.end_ns, window.start_ns - gap_ns, window.end_ns + gap_ns,
                            0, MAX_NS)
@@ -96,6 +98,10 @@ def plan_pairs(client: Client, settings: QuerySettings, window: TimeWindow) -> P
                                                "end_s": -(-window.end_ns // NS_PER_S)})
     if int(rows[0]["spans"] or 0) <= settings.raw_tail_max_spans:
         return PairPlan(tail, "rollup", None)
+    if mark_ms is not None:
+        run = fetch(client, sql("recent_run"))[0]
+        if int(run["rows"]) and int(run["watermark_ms"]) == mark_ms:
+            return PairPlan(NO_PAIRS, "rollup", int(run["run_id"]) // NS_PER_MS, int(run["run_id"]))
     return PairPlan(NO_PAIRS, "rollup", mark_ms if mark_ms is not None else window.start_ns // NS_PER_MS)
 
 
@@ -114,7 +120,11 @@ def load_edges(client: Client, settings: QuerySettings, window: TimeWindow, *, e
         rows = fetch(client, sql("edges_raw"), parameters)
     else:
         parameters.update(seconds_params(window.start_ns, window.end_ns))
-        statement = sql("edges_rollup_only" if plan.pairs == NO_PAIRS else "edges_rollup")
+        if plan.recent_run_id is not None:
+            statement = sql("edges_rollup_recent")
+            parameters["run_id"] = plan.recent_run_id
+        else:
+            statement = sql("edges_rollup_only" if plan.pairs == NO_PAIRS else "edges_rollup")
         rows = fetch(client, statement.replace("/*EXAMPLES*/", EXAMPLES if examples else NO_EXAMPLES), parameters)
     edges = sorted((_stats(row) for row in rows), key=lambda e: (e.source, e.target))
     incoming = backend_nodes(client, edges, window) if backends else {}

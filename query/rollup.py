@@ -156,7 +156,20 @@ class EdgeRollup:
             done += 1
             self.windows_done += 1
             start_ms = end_ms
+        if not self._stop.is_set():
+            self.snapshot_recent(client)
         return done
+
+    def snapshot_recent(self, client: Client) -> None:
+        """Stores the edges past the watermark as they are now (tracehouse_edges_recent), so that
+        a busy system's graph need not join the raw tail per request."""
+        mark_ms = watermark_ms(client)
+        if mark_ms is None:
+            return
+        from_ns = mark_ms * NS_PER_MS - self._settings.max_pair_gap_s * 1_000_000_000
+        pairs = PairQuery(from_ns, MAX_NS, from_ns, MAX_NS, mark_ms * NS_PER_MS, MAX_NS)
+        client.command(sql("rollup_insert_recent"),
+                       parameters={**pairs.parameters(), "run_id": time.time_ns(), "watermark_ms": mark_ms})
 
     def _claim(self, client: Client, start_ms: int, end_ms: int) -> bool:
         """Claims [start_ms, end_ms); True when this process is the one to insert it.

@@ -17,7 +17,7 @@ class QuerySettings:
     rollup_max_window_s: int = 600  # catching up processes at most this much span time per INSERT
     max_pair_gap_s: int = 900  # parent and child spans start and end within this of each other
     exact_window_s: int = 900  # windows up to this long are answered exactly from raw spans
-    raw_tail_max_spans: int = 250_000  # longer windows join the spans past the rollup only if this few
+    raw_tail_max_spans: int = 50_000  # longer windows join the spans past the rollup only if this few
     default_window_s: int = 3600  # list endpoints without start/end cover the last this many seconds
     max_cycles: int = 500  # elementary cycles enumerated at most (a dense graph cannot hang the server)
     cycle_trace_limit: int = 2000  # traces checked at most for per-trace service re-entry

@@ -307,3 +307,26 @@ def test_db_endpoints_from_the_rollup_match_raw_spans(clickhouse: storage.Client
         [finding] = body["findings"]
         assert (finding["parent_operation"], finding["traces"], finding["executions_per_trace_max"]) == \
             ("load items", 4, 3)
+
+
+def test_busy_graph_reads_the_jobs_snapshot_of_the_tail(clickhouse: storage.Client, session_store_dsn: str) -> None:
+    """Past a busy rollup the graph comes from the job's newest snapshot of unfinalized edges:
+    the same edges, counted once, complete up to the snapshot."""
+    older: list[Span] = []
+    for i in range(3):
+        older += cycle_trace(ago(1500 - i))
+    recent: list[Span] = []
+    for i in range(2):
+        recent += cycle_trace(ago(60 - i))
+    insert_spans(clickhouse, older + recent)
+    settings = QuerySettings(rollup_enabled=False, raw_tail_max_spans=0)
+    job = EdgeRollup(lambda: clickhouse, settings)
+    job.run_once(client=clickhouse)
+    with api(session_store_dsn, clickhouse, settings) as http:
+        body = http.get("/api/v1/dependencies").json()
+        job.run_once(client=clickhouse)  # a newer snapshot replaces the older one
+        again = http.get("/api/v1/dependencies").json()
+    for answer in (body, again):
+        edges = {(e["source"], e["target"]): e["calls"] for e in answer["edges"]}
+        assert edges == {("A", "B"): 5, ("B", "C"): 5, ("C", "A"): 5, ("A", "mysql/shop"): 5}
+        assert answer["complete_until"] is not None
