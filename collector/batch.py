@@ -7,6 +7,10 @@ objects and batches from many requests concatenate with `list.extend`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tracehouse.collector.encode import NativeBlock
 
 
 @dataclass
@@ -38,6 +42,7 @@ class Decoded:
     """One request's data: batches by table, and what was rejected or trimmed (for partial_success)."""
 
     batches: dict[str, ColumnBatch] = field(default_factory=dict)
+    blocks: list[NativeBlock] = field(default_factory=list)  # the batches, encoded for insert
     accepted: int = 0
     rejected: int = 0
     messages: list[str] = field(default_factory=list)
@@ -56,3 +61,11 @@ class Decoded:
     @property
     def error_message(self) -> str:
         return "; ".join(self.messages)
+
+    def encode(self) -> Decoded:
+        """Replaces the column batches by their Native encoding (cheap to pass between processes)."""
+        from tracehouse.collector.encode import encode
+
+        self.blocks = [encode(batch) for batch in self.batches.values() if batch.rows]
+        self.batches = {}
+        return self

@@ -28,10 +28,13 @@ class DecoderUnavailable(Exception):
 
 
 def decode_request(kind: str, body: bytes, media_type: str, limits: DecodeLimits) -> Decoded:
-    """`kind` is "traces", "metrics" or "zipkin". Module-level so a worker process can run it."""
+    """`kind` is "traces", "metrics" or "zipkin"; the result is encoded, ready to insert.
+    Module-level so that a worker process can run it."""
     if kind == "zipkin":
-        return decode_zipkin(body, limits.max_attributes)
-    return decode_body(body, media_type, kind, limits)
+        decoded = decode_zipkin(body, limits.max_attributes)
+    else:
+        decoded = decode_body(body, media_type, kind, limits)
+    return decoded.encode()
 
 
 def _warm_up() -> None:

@@ -10,17 +10,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
 from tracehouse.collector.batch import Decoded
 from tracehouse.collector.decoders import Decoders, DecoderUnavailable
-from tracehouse.collector.metrics import decode_metrics
 from tracehouse.collector.otlp_json import DecodeError
 from tracehouse.collector.pipeline import Overloaded, Pipeline, ShuttingDown, StoreUnavailable
 from tracehouse.collector.selfmon import CollectorStats
 from tracehouse.collector.settings import CollectorSettings
-from tracehouse.collector.traces import DecodeLimits, decode_traces
+from tracehouse.collector.traces import DecodeLimits
 
 log = logging.getLogger(__name__)
 
@@ -46,24 +42,10 @@ class Ingest:
         self.limits = DecodeLimits(max_attributes=settings.max_attributes_per_span)
         self.decoders = Decoders(settings.decode_workers, self.limits)
 
-    def decode_traces(self, request: ExportTraceServiceRequest) -> Decoded:
-        return decode_traces(request, self.limits)
-
-    def decode_metrics(self, request: ExportMetricsServiceRequest) -> Decoded:
-        return decode_metrics(request, self.settings.max_attributes_per_span)
-
     async def store_body(self, receiver: str, signal: str, kind: str, body: bytes,
                          media_type: str = "") -> Decoded | Failure:
         """Decodes `body` (in a worker process when there are any) and stores it."""
         return await self._store(receiver, signal, lambda: self.decoders.decode(kind, body, media_type))
-
-    async def store(self, receiver: str, signal: str, decode: Callable[[], Decoded]) -> Decoded | Failure:
-        """Decodes with `decode` on the event loop and stores; the Decoded or the Failure."""
-
-        async def run() -> Decoded:
-            return decode()
-
-        return await self._store(receiver, signal, run)
 
     async def _store(self, receiver: str, signal: str,
                      decode: Callable[[], Awaitable[Decoded]]) -> Decoded | Failure:

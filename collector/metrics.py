@@ -10,32 +10,12 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import Exemplar, Metric
 
 from tracehouse.collector.attributes import attributes_map
 from tracehouse.collector.batch import ColumnBatch, Decoded
+from tracehouse.collector.tables import EXPONENTIAL_HISTOGRAM, GAUGE, HISTOGRAM, SUM, SUMMARY
 from tracehouse.collector.traces import MAX_TIMESTAMP_NS
 
-_COMMON = (
-    "ResourceAttributes", "ResourceSchemaUrl", "ScopeName", "ScopeVersion", "ScopeAttributes",
-    "ScopeDroppedAttrCount", "ScopeSchemaUrl", "ServiceName", "MetricName", "MetricDescription",
-    "MetricUnit", "Attributes", "StartTimeUnix", "TimeUnix",
-)
-_EXEMPLARS = ("Exemplars.FilteredAttributes", "Exemplars.TimeUnix", "Exemplars.Value", "Exemplars.SpanId",
-              "Exemplars.TraceId")
-
-GAUGE_COLUMNS = _COMMON + ("Value", "Flags") + _EXEMPLARS
-SUM_COLUMNS = GAUGE_COLUMNS + ("AggregationTemporality", "IsMonotonic")
-HISTOGRAM_COLUMNS = _COMMON + ("Count", "Sum", "BucketCounts", "ExplicitBounds") + _EXEMPLARS + (
-    "Flags", "Min", "Max", "AggregationTemporality")
-EXP_HISTOGRAM_COLUMNS = _COMMON + ("Count", "Sum", "Scale", "ZeroCount", "PositiveOffset", "PositiveBucketCounts",
-                                   "NegativeOffset", "NegativeBucketCounts") + _EXEMPLARS + (
-    "Flags", "Min", "Max", "AggregationTemporality")
-SUMMARY_COLUMNS = _COMMON + ("Count", "Sum", "ValueAtQuantiles.Quantile", "ValueAtQuantiles.Value", "Flags")
-
-TABLES = {
-    "gauge": ("otel_metrics_gauge", GAUGE_COLUMNS),
-    "sum": ("otel_metrics_sum", SUM_COLUMNS),
-    "histogram": ("otel_metrics_histogram", HISTOGRAM_COLUMNS),
-    "exponential_histogram": ("otel_metrics_exponential_histogram", EXP_HISTOGRAM_COLUMNS),
-    "summary": ("otel_metrics_summary", SUMMARY_COLUMNS),
-}
+TABLES = {kind: (table.name, table.column_names) for kind, table in (
+    ("gauge", GAUGE), ("sum", SUM), ("histogram", HISTOGRAM), ("exponential_histogram", EXPONENTIAL_HISTOGRAM),
+    ("summary", SUMMARY))}
 
 
 def _exemplar_columns(exemplars: Iterable[Exemplar], limit: int) -> list[list[Any]]:

@@ -20,8 +20,8 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import OperationalError
 
 from tracehouse import storage
-from tracehouse.collector.batch import ColumnBatch, Decoded
-from tracehouse.collector.encode import json_columns
+from tracehouse.collector.batch import Decoded
+from tracehouse.collector.encode import NativeBlock
 from tracehouse.collector.selfmon import CollectorStats
 from tracehouse.collector.settings import CollectorSettings
 
@@ -93,7 +93,7 @@ class Writer:
                 storage.migrate(self.client(), self.schema)
                 self._schema_ready = True
 
-    def insert(self, batch: ColumnBatch) -> None:
+    def insert(self, block: NativeBlock) -> None:
         """Runs in a worker thread."""
         try:
             try:
@@ -101,12 +101,7 @@ class Writer:
                 client = self.client()
             except Exception as exc:
                 raise StoreConnectError(str(exc)) from exc
-            body = json_columns(batch)
-            if body is not None:
-                client.raw_insert(batch.table, column_names=list(batch.columns), insert_block=body,
-                                  fmt="JSONColumns")
-            else:
-                client.insert(batch.table, batch.data, column_names=list(batch.columns), column_oriented=True)
+            client.raw_insert(block.table, column_names=list(block.columns), insert_block=block.data, fmt="Native")
         except Exception:
             if not storage.is_embedded(self.dsn):
                 self.drop_client()
@@ -134,7 +129,7 @@ class Writer:
 
 @dataclass
 class _Waiting:
-    batch: ColumnBatch
+    block: NativeBlock
     done: asyncio.Future[None]
 
 
@@ -167,8 +162,8 @@ class Pipeline:
         """Stores every batch of `decoded`; raises Overloaded, StoreUnavailable or ShuttingDown."""
         if self._closed:
             raise ShuttingDown("the collector is shutting down")
-        batches = [b for b in decoded.batches.values() if b.rows]
-        rows = sum(b.rows for b in batches)
+        blocks = [b for b in decoded.blocks if b.rows]
+        rows = sum(b.rows for b in blocks)
         if not rows:
             return
         if self._queued_rows + rows > self.settings.queue_max_rows and self._queued_rows > 0:
@@ -176,19 +171,19 @@ class Pipeline:
         self._queued_rows += rows
         self.stats.queue_rows.set(self._queued_rows)
         try:
-            await asyncio.gather(*(self._enqueue(b) for b in batches))
+            await asyncio.gather(*(self._enqueue(b) for b in blocks))
         finally:
             self._queued_rows -= rows
             self.stats.queue_rows.set(self._queued_rows)
 
-    def _enqueue(self, batch: ColumnBatch) -> asyncio.Future[None]:
+    def _enqueue(self, block: NativeBlock) -> asyncio.Future[None]:
         loop = asyncio.get_running_loop()
-        queue = self._queues.get(batch.table)
+        queue = self._queues.get(block.table)
         if queue is None:
-            queue = self._queues[batch.table] = _TableQueue(batch.table)
+            queue = self._queues[block.table] = _TableQueue(block.table)
         done: asyncio.Future[None] = loop.create_future()
-        queue.waiting.append(_Waiting(batch, done))
-        queue.rows += batch.rows
+        queue.waiting.append(_Waiting(block, done))
+        queue.rows += block.rows
         if queue.rows >= self.settings.batch_max_rows:
             self._flush(queue)
         elif queue.timer is None:
@@ -207,21 +202,22 @@ class Pipeline:
         task.add_done_callback(self._inflight.discard)
 
     async def _store(self, waiting: list[_Waiting]) -> None:
-        merged = waiting[0].batch.empty_copy()
-        for item in waiting:
-            merged.extend(item.batch)
+        # A Native stream is a sequence of blocks: the requests' blocks together make one insert.
+        first = waiting[0].block
+        merged = NativeBlock(first.table, first.columns, sum(item.block.rows for item in waiting),
+                             b"".join(item.block.data for item in waiting))
         error, cause = await self._insert(merged)
         if error is not None and len(waiting) > 1 and not isinstance(cause, StoreConnectError | OperationalError):
             # The store is up but refused the batch: one request's rows may be the reason, so store
             # each request on its own; only the culprit is refused and the others' data goes in.
             for item in waiting:
-                item_error, _ = await self._insert(item.batch)
+                item_error, _ = await self._insert(item.block)
                 _settle(item.done, item_error)
             return
         for item in waiting:
             _settle(item.done, error)
 
-    async def _insert(self, batch: ColumnBatch) -> tuple[StoreUnavailable | None, Exception | None]:
+    async def _insert(self, batch: NativeBlock) -> tuple[StoreUnavailable | None, Exception | None]:
         """None, or the error for the clients (always retryable) and its cause."""
         loop = asyncio.get_running_loop()
         started = time.perf_counter()

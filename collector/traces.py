@@ -8,14 +8,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from tracehouse.collector.attributes import attributes_map
 from tracehouse.collector.batch import Decoded
+from tracehouse.collector.tables import TRACES
 
-TRACES_TABLE = "otel_traces"
-TRACE_COLUMNS: tuple[str, ...] = (
-    "Timestamp", "TraceId", "SpanId", "ParentSpanId", "TraceState", "SpanName", "SpanKind",
-    "ServiceName", "ResourceAttributes", "ScopeName", "ScopeVersion", "SpanAttributes", "Duration",
-    "StatusCode", "StatusMessage", "Events.Timestamp", "Events.Name", "Events.Attributes",
-    "Links.TraceId", "Links.SpanId", "Links.TraceState", "Links.Attributes",
-)
+TRACES_TABLE = TRACES.name
+TRACE_COLUMNS: tuple[str, ...] = TRACES.column_names
 
 # Spelled as the current exporter writes them (ptrace.SpanKind.String / StatusCode.String).
 SPAN_KINDS = ("Unspecified", "Internal", "Server", "Client", "Producer", "Consumer")

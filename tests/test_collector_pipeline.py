@@ -28,7 +28,7 @@ def _dsn_for(client: storage.Client, session_dsn: str) -> str:
     return urlunparse(parsed._replace(path="/" + database))
 
 
-def _request(name: str, rows: int = 1, duration: object = 1000) -> Decoded:
+def _request(name: str, rows: int = 1, duration: int = 1000) -> Decoded:
     decoded = Decoded()
     batch = decoded.batch(TRACES_TABLE, TRACE_COLUMNS)
     for _ in range(rows):
@@ -37,6 +37,15 @@ def _request(name: str, rows: int = 1, duration: object = 1000) -> Decoded:
         for column, value in zip(batch.data, values, strict=True):
             column.append(value)
     decoded.accepted = rows
+    return decoded.encode()
+
+
+def _garbage(rows: int = 1) -> Decoded:
+    """A request whose block the store cannot read (what a corrupted or hostile block would be)."""
+    from tracehouse.collector.encode import NativeBlock
+
+    decoded = Decoded(accepted=rows)
+    decoded.blocks = [NativeBlock(TRACES_TABLE, TRACE_COLUMNS, rows, b"\x16\x01not a native block at all")]
     return decoded
 
 
@@ -85,7 +94,7 @@ def test_a_request_the_store_refuses_does_not_take_others_down(clickhouse: stora
 
     async def run() -> list[BaseException | None]:
         results = await asyncio.gather(pipeline.consume(_request("fine", rows=5)),
-                                       pipeline.consume(_request("poison", duration="not a number")),
+                                       pipeline.consume(_garbage()),
                                        pipeline.consume(_request("also fine", rows=2)),
                                        return_exceptions=True)
         await pipeline.drain()

@@ -129,3 +129,12 @@ def test_schema_command_prints_the_ddl() -> None:
                             capture_output=True, text=True, timeout=60, check=True)
     assert "ENGINE = Distributed('prod', 'default', 'otel_traces_local', cityHash64(TraceId))" in result.stdout
     assert "toIntervalDay(3)" in result.stdout
+
+
+def test_the_collector_encodes_with_the_live_column_types(clickhouse: storage.Client) -> None:
+    from tracehouse.collector.tables import ALL_TABLES
+
+    for table in ALL_TABLES.values():
+        live = clickhouse.query("SELECT name, type FROM system.columns WHERE database = currentDatabase()"
+                                " AND table = {t:String} ORDER BY position", parameters={"t": table.name}).result_rows
+        assert [(name, kind) for name, kind in live] == list(table.columns), table.name
