@@ -31,6 +31,7 @@ PROTOBUF = {"Content-Type": "application/x-protobuf"}
 @dataclass
 class IngestResult:
     clients: int
+    connections_per_client: int
     spans_per_request: int
     sent_spans: int
     stored_spans: int
@@ -44,23 +45,36 @@ class IngestResult:
     refused_requests: int
 
 
-def _client(url: str, bodies: list[bytes], start_at: float, out: Any) -> None:
-    """One client process: waits for the common start, sends its pre-built bodies, reports latencies."""
+def _client(url: str, bodies: list[bytes], connections: int, start_at: float, out: Any) -> None:
+    """One client process with `connections` concurrent exporters: waits for the common start,
+    sends its pre-built bodies, reports latencies. (The collector answers only once data is stored,
+    so, as with a fleet of services, throughput needs many requests in flight.)"""
     latencies_ms: list[float] = []
-    refused = 0
-    with httpx.Client(timeout=60) as http:
-        while time.time() < start_at:
-            time.sleep(0.001)
-        for body in bodies:
-            while True:
-                started = time.perf_counter()
-                response = http.post(url, content=body, headers=PROTOBUF)
-                if response.status_code == 200:
-                    latencies_ms.append((time.perf_counter() - started) * 1000)
-                    break
-                refused += 1  # 429/503: back off as an OTLP exporter would, then resend
-                time.sleep(float(response.headers.get("Retry-After", "1")) / 10)
-    out.put((latencies_ms, refused))
+    refused = [0]
+    lock = threading.Lock()
+
+    def exporter(share: list[bytes]) -> None:
+        with httpx.Client(timeout=60) as http:
+            for body in share:
+                while True:
+                    started = time.perf_counter()
+                    response = http.post(url, content=body, headers=PROTOBUF)
+                    if response.status_code == 200:
+                        with lock:
+                            latencies_ms.append((time.perf_counter() - started) * 1000)
+                        break
+                    with lock:
+                        refused[0] += 1  # 429/503: back off as an OTLP exporter would, then resend
+                    time.sleep(float(response.headers.get("Retry-After", "1")) / 10)
+
+    while time.time() < start_at:
+        time.sleep(0.001)
+    threads = [threading.Thread(target=exporter, args=(bodies[i::connections],)) for i in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    out.put((latencies_ms, refused[0]))
 
 
 def _sql(api: str, query: str) -> list[dict[str, Any]]:
@@ -87,7 +101,7 @@ def _merged_bytes_per_span(server: Any, dsn: str) -> float:
 
 
 def run_ingest(total_spans: int, clients: int, spans_per_request: int, store_dsn: str | None = None,
-               progress: Any = None) -> IngestResult:
+               progress: Any = None, connections_per_client: int = 8) -> IngestResult:
     work = Path(tempfile.mkdtemp(prefix="tracehouse-bench-"))
     dsn = store_dsn or f"chdb://{work / 'data'}"
     server = start_tracehouse(dsn, log_path=str(work / "server.log"))
@@ -113,7 +127,8 @@ def run_ingest(total_spans: int, clients: int, spans_per_request: int, store_dsn
         context = multiprocessing.get_context("spawn")
         results = context.Queue()
         start_at = time.time() + 2.0
-        workers = [context.Process(target=_client, args=(f"{server.otlp_http_url}/v1/traces", group, start_at, results))
+        workers = [context.Process(target=_client, args=(f"{server.otlp_http_url}/v1/traces", group,
+                                                          connections_per_client, start_at, results))
                    for group in bodies]
         for worker in workers:
             worker.start()
@@ -135,7 +150,7 @@ def run_ingest(total_spans: int, clients: int, spans_per_request: int, store_dsn
         parts = _sql(server.api_url, PARTS_SQL)[0]
         quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [latencies[0]] * 99
         return IngestResult(
-            clients=clients, spans_per_request=spans_per_request, sent_spans=sent, stored_spans=stored,
+            clients=clients, connections_per_client=connections_per_client, spans_per_request=spans_per_request, sent_spans=sent, stored_spans=stored,
             elapsed_s=round(elapsed, 2), stored_spans_per_s=round(stored / elapsed),
             bytes_per_span_on_disk=round(int(parts["bytes"]) / max(1, int(parts["rows"])), 1),
             bytes_per_span_merged=_merged_bytes_per_span(server, dsn),
@@ -150,13 +165,15 @@ def run_ingest(total_spans: int, clients: int, spans_per_request: int, store_dsn
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tracehouse bench ingest", description=__doc__)
     parser.add_argument("--spans", type=int, default=1_000_000, help="spans to send in all (default 1 000 000)")
-    parser.add_argument("--clients", type=int, default=4, help="concurrent client processes (default 4)")
+    parser.add_argument("--clients", type=int, default=4, help="client processes (default 4)")
+    parser.add_argument("--connections", type=int, default=8, help="concurrent exporters per client (default 8)")
     parser.add_argument("--spans-per-request", type=int, default=1000, help="spans per export request")
     parser.add_argument("--store", help="store DSN (default: a fresh embedded store)")
     parser.add_argument("--quick", action="store_true", help="a short run (100 000 spans)")
     args = parser.parse_args(argv)
     total = 100_000 if args.quick else args.spans
-    result = run_ingest(total, args.clients, args.spans_per_request, args.store)
+    result = run_ingest(total, args.clients, args.spans_per_request, args.store,
+                        connections_per_client=args.connections)
     width = max(len(k) for k in asdict(result))
     for key, value in asdict(result).items():
         print(f"{key.ljust(width)}  {value}")
