@@ -159,15 +159,39 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("query")
     sql.set_defaults(func=cmd_sql)
 
-    for name, module, text in (("demo", "tracehouse.demo.cli", "run a demo shop of instrumented services"),
-                               ("bench", "tracehouse.bench.cli", "run benchmarks: ingest, query, agent, all")):
+    for name, text in (("demo", "run a demo shop of instrumented services (tracehouse demo --help)"),
+                       ("bench", "run benchmarks: ingest, query, agent, all (tracehouse bench --help)")):
         sub = commands.add_parser(name, help=text, add_help=False)
         sub.add_argument("rest", nargs=argparse.REMAINDER)
-        sub.set_defaults(func=_delegate(module))
+        sub.set_defaults(func=_delegate(DELEGATED[name]))
     return parser
 
 
+DELEGATED = {"demo": "tracehouse.demo.cli", "bench": "tracehouse.bench.cli"}
+
+
+def _delegated_command(argv: list[str]) -> tuple[str, list[str], str] | None:
+    """(module, its arguments, log level) when the command is `demo` or `bench`."""
+    level = "INFO"
+    if len(argv) >= 2 and argv[0] == "--log-level":
+        level, argv = argv[1].upper(), argv[2:]
+    elif argv and argv[0].startswith("--log-level="):
+        level, argv = argv[0].split("=", 1)[1].upper(), argv[1:]
+    if argv and argv[0] in DELEGATED:
+        return DELEGATED[argv[0]], argv[1:], level
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    delegated = _delegated_command(argv)
+    if delegated is not None:
+        # `demo` and `bench` parse their own options (--help included): hand them everything after the word.
+        import importlib
+
+        module, rest, level = delegated
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        return int(importlib.import_module(module).main(rest))
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "uvicorn.error", "clickhouse_connect"):
