@@ -45,6 +45,11 @@ class Health:
         return JSONResponse({"status": "ready" if ready else "not ready", "store": store, "schema": schema},
                             status_code=200 if ready else 503)
 
+    def add_metrics(self, more: Callable[[], bytes]) -> None:
+        """Appends another registry's Prometheus text (e.g. the alert evaluator's) to /metrics."""
+        first = self._metrics
+        self._metrics = lambda: first() + more()
+
     async def metrics(self, request: Request) -> Response:
         return Response(self._metrics(), media_type=CONTENT_TYPE_LATEST)
 

@@ -189,3 +189,4 @@ def test_self_metrics_count_what_was_stored(shared_tracehouse: TraceHouseProcess
         assert "tracehouse_exporter_insert_duration_seconds_bucket" in text
         assert "tracehouse_queue_rows" in text
         assert json.loads(httpx.get(f"{url}/healthz").text) == {"status": "ok"}
+    assert "tracehouse_alert_evaluation_passes" in httpx.get(f"{shared_tracehouse.api_url}/metrics").text

@@ -230,6 +230,7 @@ def build_api(store: StoreSettings, api: ApiSettings, toml: dict[str, Any], heal
 
         alerts = alert_service_cls(store.dsn, load_settings(alert_settings_cls, toml=toml, section="alerts"))
         app.state.alerts = alerts
+        health.add_metrics(alerts.metrics.render)
         service.starters.append(alerts.start)
         service.stoppers.append(alerts.shutdown)
     return service
