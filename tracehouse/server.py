@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import grpc
 import orjson
 import uvicorn
 from fastapi import FastAPI, HTTPException
@@ -122,7 +123,8 @@ class CollectorService:
         self.zipkin = _HttpServer.create("Zipkin", ZipkinReceiver(self.ingest, self.health).app(),
                                          settings.host, settings.zipkin_port,
                                          max_concurrent_requests=settings.max_concurrent_requests)
-        self.grpc, self.grpc_port = build_grpc_server(self.ingest, self.health, settings.host, settings.otlp_grpc_port)
+        self.grpc: grpc.aio.Server | None = None  # made in start(): it belongs to the running loop
+        self.grpc_port = settings.otlp_grpc_port
 
     def try_migrate(self) -> None:
         """Applies the schema now if the store answers; otherwise the first insert will."""
@@ -133,6 +135,8 @@ class CollectorService:
 
     async def start(self) -> None:
         self.ingest.decoders.start()
+        self.grpc, self.grpc_port = build_grpc_server(self.ingest, self.health, self.settings.host,
+                                                      self.settings.otlp_grpc_port)
         await self.grpc.start()
         await self.http.start()
         await self.zipkin.start()
@@ -140,10 +144,17 @@ class CollectorService:
     async def drain(self) -> None:
         self.health.draining = True
         # Stop taking requests; those in flight still get their answer once their rows are stored.
-        await asyncio.gather(self.grpc.stop(grace=30), self.http.stop(), self.zipkin.stop())
+        await asyncio.gather(self.grpc.stop(grace=30) if self.grpc else asyncio.sleep(0), self.http.stop(),
+                             self.zipkin.stop())
         await self.pipeline.drain()
         self.writer.close()
         self.ingest.decoders.shutdown()
+
+    def close_unstarted(self) -> None:
+        """Releases the bound ports of a service that never started (start-up failed elsewhere)."""
+        self.http.sock.close()
+        self.zipkin.sock.close()
+        self.writer.close()
 
     def addresses(self) -> dict[str, str]:
         host = _display_host(self.settings.host)
@@ -280,12 +291,22 @@ async def run(store: StoreSettings, collector: CollectorSettings | None, api: Ap
         from prometheus_client import REGISTRY, generate_latest
 
         health = Health(store_ok, lambda: migrated["done"], lambda: generate_latest(REGISTRY))
-    api_service = build_api(store, api, toml, health) if api else None
+    try:
+        api_service = build_api(store, api, toml, health) if api else None
+    except BaseException:
+        if collector_service:
+            collector_service.close_unstarted()
+        raise
 
-    if collector_service:
-        await collector_service.start()
-    if api_service:
-        await api_service.start()
+    try:
+        if collector_service:
+            await collector_service.start()
+        if api_service:
+            await api_service.start()
+    except BaseException:
+        if collector_service:  # stop what did start, so nothing is left bound to a closing loop
+            await collector_service.drain()
+        raise
     addresses = collector_service.addresses() if collector_service else {}
     if api_service and api:
         base = f"http://{_display_host(api.host)}:{api_service.server.port}"
