@@ -26,23 +26,27 @@ def _kv(key: str, value: object) -> KeyValue:
     return KeyValue(key=key, value=AnyValue(string_value=str(value)))
 
 
-def _span_attributes(rng: random.Random, count: int) -> list[KeyValue]:
+def _span_attributes(rng: random.Random, count: int, service: str, operation: str) -> list[KeyValue]:
+    """Attributes as instrumentations write them: most follow from the service and the operation
+    (route, peer address, statement, code location); a few vary per request (ids, sizes, status)."""
+    service_index = SERVICES.index(service)
+    operation_index = OPERATIONS.index(operation)
     base: list[tuple[str, object]] = [
-        ("http.request.method", rng.choice(("GET", "POST"))),
-        ("http.route", rng.choice(OPERATIONS)),
-        ("http.response.status_code", rng.choice((200, 200, 200, 201, 404, 500))),
-        ("url.path", f"/api/items/{rng.randrange(100000)}"),
-        ("server.address", f"10.0.0.{rng.randrange(255)}"),
+        ("http.request.method", "POST" if operation.startswith("POST") else "GET"),
+        ("http.route", operation),
+        ("http.response.status_code", rng.choice((200, 200, 200, 200, 201, 404, 500))),
+        ("url.path", operation.replace("{id}", str(rng.randrange(100000)))),
+        ("server.address", f"10.0.{service_index}.{operation_index + 10}"),
         ("server.port", 8080),
         ("network.protocol.version", "1.1"),
         ("user_agent.original", "python-requests/2.31"),
         ("db.system", "postgresql"),
-        ("db.statement", "SELECT * FROM orders WHERE id = ?"),
-        ("thread.id", rng.randrange(1, 64)),
-        ("code.function", "handle_request"),
-        ("code.lineno", rng.randrange(1, 500)),
+        ("db.statement", f"SELECT * FROM {service} WHERE id = ?"),
+        ("thread.id", rng.randrange(1, 17)),
+        ("code.function", f"handle_{operation_index}"),
+        ("code.lineno", 40 + 7 * operation_index),
         ("customer.tier", rng.choice(("gold", "silver", "free"))),
-        ("cache.hit", rng.random() < 0.5),
+        ("cache.hit", rng.random() < 0.8),
         ("request.size_bytes", rng.randrange(100, 10000)),
         ("retry.count", 0),
         ("region", "eu-west-1"),
@@ -66,15 +70,16 @@ def trace_request(rng: random.Random, spans_wanted: int, now_ns: int | None = No
             span_id = rng.randbytes(8)
             service = SERVICES[position % len(SERVICES)] if position else SERVICES[0]
             duration = int(rng.lognormvariate(15, 1.2))
+            operation = rng.choice(OPERATIONS)
             span = Span(
                 trace_id=trace_id,
                 span_id=span_id,
                 parent_span_id=rng.choice(parents) if parents else b"",
-                name=rng.choice(OPERATIONS),
+                name=operation,
                 kind=rng.choice((Span.SPAN_KIND_SERVER, Span.SPAN_KIND_CLIENT, Span.SPAN_KIND_INTERNAL)),
                 start_time_unix_nano=start + position * 1000,
                 end_time_unix_nano=start + position * 1000 + duration,
-                attributes=_span_attributes(rng, rng.randint(10, 20)),
+                attributes=_span_attributes(rng, rng.randint(10, 20), service, operation),
                 status=Status(code=Status.STATUS_CODE_ERROR if rng.random() < 0.02 else Status.STATUS_CODE_UNSET),
             )
             parents.append(span_id)
