@@ -61,6 +61,7 @@ class AgentSettings:
     instrumentation_metrics: bool = False  # the instrumentations' own duration histograms (spans carry it)
     service_port: int = 0  # the listening port for service.instance.id; 0 = find it out
     flush_on_sigterm: bool = True  # flush before a default-handled SIGTERM ends the process
+    gc_freeze: bool = True  # under `run`: keep start-up objects out of the garbage collector's sweeps
     disabled: bool = False
 
     def __post_init__(self) -> None:
