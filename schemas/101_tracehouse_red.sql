@@ -20,7 +20,7 @@ CREATE TABLE IF NOT EXISTS ${LOCAL tracehouse_red_1m} ${ON_CLUSTER} (
     Versions AggregateFunction(groupUniqArray(16), String)
 ) ENGINE = ${ENGINE AggregatingMergeTree}
 PARTITION BY toDate(Minute)
-ORDER BY (ServiceName, SpanName, SpanKind, IsEntry, Minute)
+ORDER BY (Minute, ServiceName, SpanName, SpanKind, IsEntry)
 ${TTL Minute}
 SETTINGS index_granularity = 1024;
 

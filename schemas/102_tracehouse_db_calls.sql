@@ -16,7 +16,7 @@ CREATE TABLE IF NOT EXISTS ${LOCAL tracehouse_db_calls_1m} ${ON_CLUSTER} (
     ExampleTraceIds AggregateFunction(groupUniqArray(5), String)
 ) ENGINE = ${ENGINE AggregatingMergeTree}
 PARTITION BY toDate(Minute)
-ORDER BY (ServiceName, DbSystem, DbName, Statement, Minute)
+ORDER BY (Minute, ServiceName, DbSystem, DbName, Statement)
 ${TTL Minute}
 SETTINGS index_granularity = 1024;
 

@@ -46,7 +46,7 @@ CREATE TABLE IF NOT EXISTS ${LOCAL tracehouse_service_edges_1m} ${ON_CLUSTER} (
     ExampleTraceIds AggregateFunction(groupUniqArray(5), String)
 ) ENGINE = ${ENGINE AggregatingMergeTree}
 PARTITION BY toDate(Minute)
-ORDER BY (Source, SourceKind, Target, TargetKind, Operation, Minute)
+ORDER BY (Minute, Source, SourceKind, Target, TargetKind, Operation)
 ${TTL Minute}
 SETTINGS index_granularity = 1024;
 

@@ -229,12 +229,16 @@ def test_time_parameters() -> None:
 def test_rollup_bounds_cover_the_window_once(start_s: int, length_s: int) -> None:
     from tracehouse.query.rows import seconds_params
 
-    bounds = seconds_params(start_s * 1_000_000_000 + 123, (start_s + length_s) * 1_000_000_000)
+    end_s = start_s + length_s
+    bounds = seconds_params(start_s * 1_000_000_000 + 123, end_s * 1_000_000_000, now_s=end_s + 1)
     assert bounds["start_s"] % 60 == 0 and bounds["start_s"] <= start_s < bounds["start_s"] + 60
-    assert bounds["end_s"] == start_s + length_s
+    assert bounds["end_s"] == end_s
     assert bounds["start_s"] <= bounds["mid_start_s"] <= bounds["mid_end_s"] <= bounds["end_s"]
     if bounds["mid_start_s"] < bounds["mid_end_s"]:  # whole ten-minute buckets in the middle
         assert bounds["mid_start_s"] % 600 == 0 and bounds["mid_end_s"] % 600 == 0
+    ending_now = seconds_params(start_s * 1_000_000_000, end_s * 1_000_000_000, now_s=end_s)
+    if ending_now["mid_start_s"] < ending_now["mid_end_s"]:  # the current bucket comes whole from 10m
+        assert ending_now["mid_end_s"] % 600 == 0 and end_s <= ending_now["mid_end_s"] < end_s + 600
 
 
 def test_window_pair_query_reaches_back_by_the_gap() -> None:
