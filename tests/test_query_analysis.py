@@ -230,7 +230,7 @@ def test_rollup_bounds_cover_the_window_once(start_s: int, length_s: int) -> Non
     from tracehouse.query.rows import seconds_params
 
     end_s = start_s + length_s
-    bounds = seconds_params(start_s * 1_000_000_000 + 123, end_s * 1_000_000_000, now_s=end_s + 1)
+    bounds = seconds_params(start_s * 1_000_000_000 + 123, end_s * 1_000_000_000, now_s=end_s + 3600)
     assert bounds["start_s"] % 60 == 0 and bounds["start_s"] <= start_s < bounds["start_s"] + 60
     assert bounds["end_s"] == end_s
     assert bounds["start_s"] <= bounds["mid_start_s"] <= bounds["mid_end_s"] <= bounds["end_s"]
