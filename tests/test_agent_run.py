@@ -317,3 +317,13 @@ def test_celery_task_continues_the_producers_trace_in_a_prefork_worker(tmp_path:
     query = [s for s in found["worker"] if attributes(s).get("db.statement")]
     assert [attributes(s)["db.statement"] for s in query] == ["SELECT ? + ?, ?"]
     assert query[0].trace_id == run[0].trace_id and query[0].parent_span_id == run[0].span_id
+
+
+@pytest.mark.parametrize(("setting", "frozen"), [("true", True), ("false", False)])
+def test_run_freezes_start_up_objects_out_of_gc_sweeps(setting: str, frozen: bool) -> None:
+    result = subprocess.run([AGENT, "run", "--", sys.executable, "-c", "import gc; print(gc.get_freeze_count())"],
+                            cwd=REPO, env=agent_env("http://127.0.0.1:9", TRACEHOUSE_GC_FREEZE=setting,
+                                                    TRACEHOUSE_METRICS_ENABLED="false"),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert (int(result.stdout.strip()) > 10_000) is frozen
