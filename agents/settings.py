@@ -196,6 +196,9 @@ TYPE_PARSERS: dict[str, Parser] = {
 }
 
 
+FIELD_TYPES: dict[str, Any] = {item.name: item.type for item in fields(AgentSettings)}
+
+
 def tracehouse_variable(field_name: str) -> str:
     return "TRACEHOUSE_" + field_name.upper()
 
@@ -225,6 +228,8 @@ def load_agent_settings(environ: Mapping[str, str] | None = None, **overrides: A
         if name not in known:
             raise AgentConfigError(f"unknown agent setting {name!r}")
         if value is not None:
+            if str(FIELD_TYPES[name]).startswith("tuple") and isinstance(value, str):
+                value = _parse_list(value)  # endpoints="http://a:4318,http://b:4318" as in the environment
             values[name] = tuple(value) if isinstance(value, list) else value
             sources[name] = f"init({name}=...)"
     try:

@@ -64,6 +64,7 @@ def test_keyword_overrides_win_and_defaults_apply() -> None:
     settings = load_agent_settings({"OTEL_SERVICE_NAME": "env-name"}, service_name="orders", endpoints=["http://x:1"])
     assert settings.effective_service_name == "orders"
     assert settings.endpoints == ("http://x:1",)
+    assert load_agent_settings({}, endpoints="http://a:1, http://b:2").endpoints == ("http://a:1", "http://b:2")
     assert load_agent_settings({}).effective_endpoints == ("http://localhost:4318",)
     assert load_agent_settings({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}).effective_endpoints == ("http://localhost:4317",)
 
