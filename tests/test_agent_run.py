@@ -187,12 +187,13 @@ def test_one_line_init_and_shutdown() -> None:
         assert {a["service.name"] for r in peer.accepted() for a in r.resource_attributes()} == {"oneline"}
 
 
-def test_uvicorn_spawned_workers_start_the_agent_too(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("mode", "workers"), [(["--workers", "2"], 2), (["--reload", "--reload-dir", "tests/apps"], 1)])
+def test_uvicorn_spawned_workers_start_the_agent_too(tmp_path: Path, mode: list[str], workers: int) -> None:
     port = free_port()
     with running_peer() as peer:
         log = open(tmp_path / "uvicorn.log", "wb")  # noqa: SIM115 - closed below
         process = subprocess.Popen(
-            [AGENT, "run", "--service-name", "back", "--", sys.executable, "-m", "uvicorn", "--workers", "2",
+            [AGENT, "run", "--service-name", "back", "--", sys.executable, "-m", "uvicorn", *mode,
              "--host", "127.0.0.1", "--port", str(port), "tests.apps.fastapi_back:app"],
             cwd=REPO, env=agent_env(peer.url), stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)
@@ -202,9 +203,10 @@ def test_uvicorn_spawned_workers_start_the_agent_too(tmp_path: Path) -> None:
             def both_workers() -> bool:
                 with httpx.Client() as client:
                     pids.add(client.get(f"http://127.0.0.1:{port}/ping", timeout=5).json()["pid"])
-                return len(pids) == 2
+                return len(pids) == workers
 
-            wait_for(both_workers, timeout_s=60, interval_s=0.01, message="both uvicorn workers to answer")
+            wait_for(both_workers, timeout_s=60, interval_s=0.01, message="every uvicorn worker to answer")
+            assert process.pid not in pids  # the requests were served by spawned children
 
             def instances() -> dict[str, str]:
                 found = {a["process.pid"]: a["service.instance.id"]
