@@ -3,6 +3,7 @@
     tracehouse-agent run [--service-name orders] [--endpoint URL ...] -- gunicorn app:app
     tracehouse-agent bootstrap [--install]
     tracehouse-agent config          # the effective settings, or the one line saying what is wrong
+    tracehouse-agent middleware --config middleware.toml   # Redis, MySQL, PostgreSQL, Nginx, RabbitMQ metrics
 
 `run` replaces itself with the command (same pid, signals reach the application directly), with
 the agent's sitecustomize directory first on PYTHONPATH, so that every Python process of the command
@@ -34,11 +35,19 @@ def _parser() -> argparse.ArgumentParser:
     bootstrap = commands.add_parser("bootstrap", help="list (or --install) instrumentations for installed libraries")
     bootstrap.add_argument("--install", action="store_true", help="pip install the missing ones")
     commands.add_parser("config", help="print the effective settings or what is wrong with them")
+    middleware = commands.add_parser("middleware", add_help=False,
+                                     help="poll Redis, MySQL, PostgreSQL, Nginx and RabbitMQ and send their metrics")
+    middleware.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["middleware"]:  # the middleware receivers parse their own options (--help too)
+        from tracehouse.agents.middleware.cli import main as middleware_main
+
+        return int(middleware_main(words[1:]))
+    args = _parser().parse_args(words)
     if args.command == "run":
         return _run(args)
     if args.command == "bootstrap":

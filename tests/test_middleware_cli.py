@@ -184,7 +184,7 @@ timeout_s = 1
 """)
         log_path = tmp_path / "agent.log"
         with open(log_path, "wb") as log:
-            process = subprocess.Popen([sys.executable, "-m", "tracehouse.agents.middleware.cli", "--config", path],
+            process = subprocess.Popen([sys.executable, "-m", "tracehouse.agents.cli", "middleware", "--config", path],
                                        stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
         try:
             def up_values() -> list[float]:
