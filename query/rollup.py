@@ -156,7 +156,7 @@ class EdgeRollup:
             done += 1
             self.windows_done += 1
             start_ms = end_ms
-        if not self._stop.is_set():
+        if start_ms >= target_ms and not self._stop.is_set():  # caught up: the tail is short
             self.snapshot_recent(client)
         return done
 
