@@ -18,7 +18,7 @@ CREATE TABLE IF NOT EXISTS ${LOCAL tracehouse_db_calls_1m} ${ON_CLUSTER} (
 PARTITION BY toDate(Minute)
 ORDER BY (Minute, ServiceName, DbSystem, DbName, Statement)
 ${TTL Minute}
-SETTINGS index_granularity = 1024;
+SETTINGS index_granularity = 128;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS ${LOCAL tracehouse_db_calls_1m_mv} ${ON_CLUSTER}
 TO ${LOCAL tracehouse_db_calls_1m}
