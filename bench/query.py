@@ -13,6 +13,7 @@ which calls a third; backends query PostgreSQL, MySQL or Redis; about 2% of span
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -145,7 +146,12 @@ def with_database(dsn: str, database: str) -> str:
 
 
 def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> list[Timing]:
-    dsn = args.store or storage.dsn_for_data_path(tempfile.mkdtemp(prefix="tracehouse-bench-"))
+    scratch: str | None = None
+    if args.store:
+        dsn = args.store
+    else:  # a fresh embedded store, removed afterwards unless --keep
+        scratch = tempfile.mkdtemp(prefix="tracehouse-bench-query-")
+        dsn = storage.dsn_for_data_path(scratch)
     database = args.database or f"bench_{uuid.uuid4().hex[:8]}"
     admin = storage.connect(dsn)
     admin.command(f"CREATE DATABASE IF NOT EXISTS {database}")
@@ -191,6 +197,8 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> list[Ti
         if not args.keep:
             admin.command(f"DROP DATABASE IF EXISTS {database} SYNC")
         admin.close()
+        if scratch and not args.keep:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def table(timings: Sequence[Timing], spans: int, runs: int) -> str:
