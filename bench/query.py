@@ -13,6 +13,7 @@ which calls a third; backends query PostgreSQL, MySQL or Redis; about 2% of span
 from __future__ import annotations
 
 import argparse
+import math
 import shutil
 import statistics
 import sys
@@ -135,7 +136,7 @@ def time_requests(http: TestClient, name: str, paths: Sequence[str], runs: int) 
         if response.status_code != 200:
             status = response.status_code
     durations.sort()
-    return Timing(name, paths[0], statistics.median(durations), durations[int(0.9 * (len(durations) - 1))], status)
+    return Timing(name, paths[0], statistics.median(durations), durations[max(math.ceil(0.9 * len(durations)) - 1, 0)], status)
 
 
 def with_database(dsn: str, database: str) -> str:
