@@ -47,10 +47,14 @@ def default_workers() -> int:
 
 
 class Decoders:
-    def __init__(self, workers: int, limits: DecodeLimits, min_pool_bytes: int = 16 * 1024) -> None:
+    def __init__(self, workers: int, limits: DecodeLimits, min_pool_bytes: int = 16 * 1024,
+                 timeout_s: float = 20.0) -> None:
         self.workers = default_workers() if workers < 0 else workers
         self.limits = limits
         self.min_pool_bytes = min_pool_bytes  # small bodies decode faster than a round trip to a worker
+        # A 16 MiB body decodes in a second or two; far longer means the pool is wedged (a worker
+        # killed while it held the pool's task queue leaves ProcessPoolExecutor waiting forever).
+        self.timeout_s = timeout_s
         self._pool: ProcessPoolExecutor | None = None
 
     def start(self) -> None:
@@ -64,15 +68,22 @@ class Decoders:
         if pool is None or len(body) < self.min_pool_bytes:
             return decode_request(kind, body, media_type, self.limits)
         try:
-            return await asyncio.get_running_loop().run_in_executor(pool, decode_request, kind, body, media_type,
-                                                                    self.limits)
-        except BrokenProcessPool:
-            log.error("a decode worker died; restarting the pool")
+            work = asyncio.get_running_loop().run_in_executor(pool, decode_request, kind, body, media_type,
+                                                              self.limits)
+            return await asyncio.wait_for(work, self.timeout_s)
+        except (BrokenProcessPool, TimeoutError):
             if self._pool is pool:
-                pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = None
-                self.start()
+                log.error("a decode worker died; restarting the pool")
+                self._restart(pool)
             raise DecoderUnavailable("the decoder restarted; retry the export") from None
+
+    def _restart(self, pool: ProcessPoolExecutor) -> None:
+        self._pool = None
+        # Kill what is left of the old pool: shutdown() alone would wait on a wedged queue.
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+        self.start()
 
     def shutdown(self) -> None:
         if self._pool is not None:
