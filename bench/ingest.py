@@ -101,10 +101,11 @@ def _merged_bytes_per_span(server: Any, dsn: str) -> float:
 
 
 def run_ingest(total_spans: int, clients: int, spans_per_request: int, store_dsn: str | None = None,
-               progress: Any = None, connections_per_client: int = 8) -> IngestResult:
+               progress: Any = None, connections_per_client: int = 8,
+               server_env: dict[str, str] | None = None) -> IngestResult:
     work = Path(tempfile.mkdtemp(prefix="tracehouse-bench-"))
     dsn = store_dsn or f"chdb://{work / 'data'}"
-    server = start_tracehouse(dsn, log_path=str(work / "server.log"))
+    server = start_tracehouse(dsn, log_path=str(work / "server.log"), env=server_env)
     try:
         requests_per_client = max(1, total_spans // (clients * spans_per_request))
         rng = random.Random(42)
@@ -170,10 +171,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--spans-per-request", type=int, default=1000, help="spans per export request")
     parser.add_argument("--store", help="store DSN (default: a fresh embedded store)")
     parser.add_argument("--quick", action="store_true", help="a short run (100 000 spans)")
+    parser.add_argument("--batch-max-rows", type=int, help="the collector's batch size (default: its own, 10 000)")
+    parser.add_argument("--batch-max-delay-ms", type=int, help="the collector's batch delay (default: its own, 200)")
     args = parser.parse_args(argv)
     total = 100_000 if args.quick else args.spans
+    server_env = {name: str(value) for name, value in (("TRACEHOUSE_BATCH_MAX_ROWS", args.batch_max_rows),
+                                                       ("TRACEHOUSE_BATCH_MAX_DELAY_MS", args.batch_max_delay_ms))
+                  if value is not None}
     result = run_ingest(total, args.clients, args.spans_per_request, args.store,
-                        connections_per_client=args.connections)
+                        connections_per_client=args.connections, server_env=server_env)
     width = max(len(k) for k in asdict(result))
     for key, value in asdict(result).items():
         print(f"{key.ljust(width)}  {value}")
