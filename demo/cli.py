@@ -238,7 +238,8 @@ def _service_env(args: argparse.Namespace, backends: Backends, ports: dict[str, 
     return env
 
 
-def banner(addresses: Addresses, gateway_url: str, backends: Backends, log_dir: Path, cycle: bool) -> str:
+def banner(addresses: Addresses, gateway_url: str, backends: Backends, log_dir: Path, cycle: bool,
+           failure_rate: float) -> str:
     ui = f"{addresses.api_url}/ui"
     lines = [
         "",
@@ -255,7 +256,8 @@ def banner(addresses: Addresses, gateway_url: str, backends: Backends, log_dir: 
         f"  service map        {ui}/map" + ("   the cycle orders -> payments -> notifications -> orders" if cycle else ""),
         f"  N+1 queries        {ui}/db   orders' GET /orders runs one SELECT per order",
         f"  slow query         {ui}/top   the search statement of orders (GET /orders/search) tops p99",
-        f"  failing calls      {ui}/traces?status=error   payments' POST /charge fails about a share of calls",
+        f"  failing calls      {ui}/traces?status=error   payments' POST /charge fails about "
+        f"{failure_rate:.0%} of calls",
         f"  a service          {ui}/services/orders",
     ]
     if cycle:
@@ -407,7 +409,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for child in services:
             _wait_ready(child, f"http://127.0.0.1:{ports[child.name]}/healthz", 60, stop)
         gateway_url = f"http://127.0.0.1:{ports['gateway']}"
-        print(banner(addresses, gateway_url, backends, log_dir, args.cycle), flush=True)
+        print(banner(addresses, gateway_url, backends, log_dir, args.cycle, args.failure_rate), flush=True)
         starting[0] = False
         if not stop.is_set():
             _run_load(args, gateway_url, addresses.api_url, stop, supervisor.children)

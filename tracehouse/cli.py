@@ -182,6 +182,12 @@ def _delegated_command(argv: list[str]) -> tuple[str, list[str], str] | None:
     return None
 
 
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "uvicorn.error", "clickhouse_connect"):  # a line per request or per query
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     delegated = _delegated_command(argv)
@@ -190,12 +196,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         import importlib
 
         module, rest, level = delegated
-        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        _configure_logging(level)
         return int(importlib.import_module(module).main(rest))
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "uvicorn.error", "clickhouse_connect"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    _configure_logging(args.log_level.upper())
     try:
         return int(args.func(args))
     except ConfigError as exc:
