@@ -1,7 +1,7 @@
 """Column batches: what the decoders produce and the writer inserts.
 
 A batch is a table name, its column names and one Python list per column, so rows never exist as
-objects and batches from many requests concatenate with `list.extend`.
+objects; `Decoded.encode` turns a request's batches into ClickHouse Native blocks for the writer.
 """
 
 from __future__ import annotations
@@ -26,15 +26,6 @@ class ColumnBatch:
     @property
     def rows(self) -> int:
         return len(self.data[0]) if self.data else 0
-
-    def extend(self, other: ColumnBatch) -> None:
-        if other.columns != self.columns:
-            raise ValueError(f"cannot merge a batch for {other.table} into {self.table}")
-        for mine, theirs in zip(self.data, other.data, strict=True):
-            mine.extend(theirs)
-
-    def empty_copy(self) -> ColumnBatch:
-        return ColumnBatch(self.table, self.columns)
 
 
 @dataclass

@@ -51,9 +51,9 @@ class Writer:
     migrate, so a collector started before its store catches up by itself.
     """
 
-    def __init__(self, store: storage.SchemaOptions, dsn: str, workers: int, migrate: bool = True) -> None:
+    def __init__(self, schema: storage.SchemaOptions, dsn: str, workers: int, migrate: bool = True) -> None:
         self.dsn = dsn
-        self.schema = store
+        self.schema = schema
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clickhouse-insert")
         self._local = threading.local()
         self._clients: list[Client] = []
@@ -226,7 +226,7 @@ class Pipeline:
         except Exception as exc:  # noqa: BLE001 - every store failure becomes a retryable 503
             self.stats.insert_errors.labels(table=batch.table).inc()
             log.warning("insert of %d rows into %s failed: %s", batch.rows, batch.table, exc)
-            return StoreUnavailable(f"could not store {batch.rows} rows in {batch.table}: {_short(exc)}"), exc
+            return StoreUnavailable(f"could not store {batch.rows} rows in {batch.table}: {storage.one_line(exc)}"), exc
         self.stats.insert_seconds.labels(table=batch.table).observe(time.perf_counter() - started)
         self.stats.batch_rows.labels(table=batch.table).observe(batch.rows)
         self.stats.stored_rows.labels(table=batch.table).inc(batch.rows)
@@ -250,8 +250,3 @@ def _settle(done: asyncio.Future[None], error: Exception | None) -> None:
         done.set_result(None)
     else:
         done.set_exception(error)
-
-
-def _short(exc: Exception, limit: int = 300) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= limit else text[:limit] + "..."

@@ -131,7 +131,7 @@ class CollectorService:
         try:
             self.writer.ensure_schema()
         except Exception as exc:  # noqa: BLE001 - the store may come up later
-            log.warning("store not reachable yet (%s); will apply the schema when it is", _one_line(exc))
+            log.warning("store not reachable yet (%s); will apply the schema when it is", storage.one_line(exc))
 
     async def start(self) -> None:
         self.ingest.decoders.start()
@@ -180,7 +180,7 @@ def _add_sql_route(app: FastAPI, dsn: str) -> None:
         try:
             result = client.query(body.query, parameters=body.parameters, settings={"readonly": 1})
         except Exception as exc:  # noqa: BLE001 - the store's message is the useful answer
-            raise HTTPException(status_code=400, detail=_one_line(exc)) from None
+            raise HTTPException(status_code=400, detail=storage.one_line(exc)) from None
         rows = [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
         payload = {"columns": list(result.column_names), "rows": rows}
         return Response(orjson.dumps(payload, default=str, option=orjson.OPT_NON_STR_KEYS),
@@ -251,11 +251,6 @@ def _display_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
 
-def _one_line(exc: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
 async def run(store: StoreSettings, collector: CollectorSettings | None, api: ApiSettings | None,
               toml: dict[str, Any], on_ready: Callable[[dict[str, str]], None] | None = None) -> int:
     """Runs the chosen components until SIGTERM/SIGINT; returns the exit code."""
@@ -280,7 +275,7 @@ async def run(store: StoreSettings, collector: CollectorSettings | None, api: Ap
         try:
             await loop.run_in_executor(None, migrate_now)
         except Exception as exc:  # noqa: BLE001
-            log.warning("store not reachable yet: %s", _one_line(exc))
+            log.warning("store not reachable yet: %s", storage.one_line(exc))
 
         def store_ok() -> bool:
             try:

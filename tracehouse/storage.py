@@ -250,6 +250,12 @@ def apply_retention(client: Client, options: SchemaOptions) -> None:
             log.info("retention of %s set to %d days", table, options.retention_days)
 
 
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """A store error as one short line, for logs and client-facing messages."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def ping(client: Client) -> bool:
     try:
         client.command("SELECT 1")
