@@ -3,6 +3,8 @@ these statements is the table names below."""
 
 from __future__ import annotations
 
+from tracehouse.query.sqlfiles import sql as sql_file
+
 GAUGE = "otel_metrics_gauge"
 SUM = "otel_metrics_sum"
 HISTOGRAM = "otel_metrics_histogram"
@@ -166,21 +168,9 @@ WHERE ServiceName = {{service:String}} AND {_SPAN_WINDOW} AND ResourceAttributes
 LIMIT 50
 """
 
-# The dependency graph's node for a CLIENT/PRODUCER span: the same expression as the query
-# service's edges (schemas/103_tracehouse_edges.sql), so the UI can link the two.
-_BACKEND_NODE = """if(SpanAttributes['db.system'] != '' OR SpanAttributes['db.system.name'] != '',
-    concat(
-        if(SpanAttributes['db.system'] != '', SpanAttributes['db.system'], SpanAttributes['db.system.name']),
-        multiIf(SpanAttributes['db.name'] != '', concat('/', SpanAttributes['db.name']),
-                SpanAttributes['db.namespace'] != '', concat('/', SpanAttributes['db.namespace']),
-                SpanAttributes['server.address'] != '', concat('@', SpanAttributes['server.address']),
-                SpanAttributes['net.peer.name'] != '', concat('@', SpanAttributes['net.peer.name']),
-                SpanAttributes['peer.service'] != '', concat('@', SpanAttributes['peer.service']),
-                '')),
-    concat(SpanAttributes['messaging.system'],
-        multiIf(SpanAttributes['messaging.destination.name'] != '', concat('/', SpanAttributes['messaging.destination.name']),
-                SpanAttributes['messaging.destination'] != '', concat('/', SpanAttributes['messaging.destination']),
-                '')))"""
+# The dependency graph's node for a CLIENT/PRODUCER span: the query service's own expression
+# (query/sql/expr_backend_target.sql), so the UI can link the two.
+_BACKEND_NODE = sql_file("expr_backend_target")
 
 SERVICE_DEPENDENCIES = f"""
 SELECT {_BACKEND_NODE} AS node,
