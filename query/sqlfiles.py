@@ -20,6 +20,8 @@ _INCLUDES = {
     "/*DB_ENDPOINT_PAIRS*/": "db_endpoint_pairs",
     "/*DB_REPEAT_RUNS*/": "db_repeat_runs",
     "/*WINDOW_RED*/": "window_red",
+    "/*EDGES_SELECT*/": "edges_select",
+    "/*EDGES_ROLLUP_ROWS*/": "edges_rollup_rows",
     "/*WINDOW_SERVICE_EDGES*/": "window_service_edges",
     "/*WINDOW_DB_CALLS*/": "window_db_calls",
 }
